@@ -1,0 +1,1 @@
+"""lsm: latent-space music. JAX/Flax latent-variable models of symbolic music."""
