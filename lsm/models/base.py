@@ -48,6 +48,14 @@ class Model(abc.ABC):
                    rng: jax.Array) -> dict[str, tuple[jax.Array, jax.Array]]:
     """Held-out metrics as name -> (sum, count), summed over batches by the caller."""
 
-  # A model with an unusual update (several optimisers, alternating critic and
-  # encoder steps) overrides this; None means the trainer's default step.
-  train_step = None
+  def make_optimizer(self, optimizer_config: ml_collections.ConfigDict):
+    """The optax transformation; override for several optimisers (e.g. a critic's)."""
+    from lsm import optimizers  # pylint: disable=g-import-not-at-top
+    return optimizers.make_optimizer(optimizer_config)
+
+  def make_train_step(self, tx):
+    """fn(state, batch) -> (state, metrics). Override for an unusual update
+    (alternating critic and encoder steps); it must stay one pure function and
+    report a boolean `finite` metric."""
+    from lsm import train_step  # pylint: disable=g-import-not-at-top
+    return train_step.default_train_step(self, tx)

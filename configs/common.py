@@ -1,0 +1,62 @@
+"""Pieces shared by experiment configs: the data block and the run-loop fields."""
+
+import os
+
+import ml_collections
+from ml_collections import config_dict
+
+# Where the project's check data lives (../shared/data beside the repo); users
+# point config.data.midi_glob at their own corpus instead.
+SHARED_DATA = os.environ.get(
+    'LSM_SHARED_DATA',
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared',
+                 'data'))
+
+
+def data_config(**overrides) -> ml_collections.ConfigDict:
+  """The data block; `source='music21_folk'` is the embedded default (no download)."""
+  cfg = ml_collections.ConfigDict(dict(
+      name='music21_folk_melody',  # Dataset directory name under $LSM_DATA_DIR (~/lsm_data).
+      dir=config_dict.placeholder(str),  # Explicit dataset directory (overrides name).
+      source='music21_folk',  # 'music21_folk' (bundled corpus) or 'midi' (midi_glob).
+      midi_glob=config_dict.placeholder(str),  # e.g. '/data/my_corpus/**/*.mid'.
+      labels_csv=config_dict.placeholder(str),  # Optional per-file labels/tags.
+      labels_path_column='path',  # CSV column matched against the MIDI path.
+      labels_columns='label',  # Comma-separated label columns.
+      melody_track=config_dict.placeholder(str),  # e.g. 'MELODY' (POP909); None: skyline.
+      melody_programs=(0, 31),  # GM programs (inclusive) for the skyline melody.
+      beat_file=config_dict.placeholder(str),  # Sidecar beat file, e.g. 'beat_midi.txt'.
+      beat_file_downbeat_column=2,  # Its column of 4/4 downbeat flags.
+      max_songs=config_dict.placeholder(int),  # Cap on songs read (None: all).
+      steps_per_bar=16,  # 16th-note grid, 4/4 only.
+      window_bars=2,  # 2-bar windows...
+      hop_bars=1,  # ...cut with a 1-bar hop.
+      valid_percent=5,  # Songs (not windows) hashed to valid...
+      test_percent=5,  # ...and to test.
+      num_shards=4,  # TFRecord shards of the train split (>= process count).
+      shuffle_buffer=10_000,  # Examples in the tf.data shuffle buffer.
+      transpose_range=(0, 0),  # Random transposition in semitones at input time.
+  ))
+  cfg.update(overrides)
+  return cfg
+
+
+def run_config(config: ml_collections.ConfigDict, **overrides) -> None:
+  """Adds the run-loop fields to `config` in place."""
+  config.seed = 0  # Seeds init, the shuffle and every rng stream.
+  config.total_steps = 100_000  # Optimiser steps.
+  config.log_every = 100  # Steps between train-metric lines.
+  config.eval_every = 2_000  # Steps between held-out evaluations.
+  config.eval_batches = config_dict.placeholder(int)  # Cap on eval batches (None: whole split).
+  config.checkpoint_every = 2_000  # Steps between checkpoints.
+  config.keep_checkpoints = 3  # Newest checkpoints kept.
+  config.update(overrides)
+
+
+def parse_arg(arg: str | None, known: set[str]) -> set[str]:
+  """'tiny,nottingham' -> {'tiny', 'nottingham'}; unknown words name the choices."""
+  words = {w for w in (arg or '').split(',') if w}
+  unknown = words - known
+  if unknown:
+    raise ValueError(f'unknown config variant(s) {sorted(unknown)}; choose from {sorted(known)}')
+  return words

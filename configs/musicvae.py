@@ -1,0 +1,79 @@
+r"""yang2019: GRU MusicVAE on 2-bar melodies (paper sizes by default).
+
+Train (builds the embedded music21 folk dataset first if needed):
+  python -m lsm.main --config=configs/musicvae.py --workdir=/tmp/musicvae
+
+Variants, combined with commas after a colon (big_vision style):
+  :small       256-unit model that learns in minutes on a CPU (README command 1).
+  :tiny        32-unit model, a handful of steps (tests, smoke runs).
+  :nottingham  Nottingham melodies from ../shared/data (or $LSM_SHARED_DATA).
+  :pop909      POP909 MELODY tracks, beats from beat_midi.txt.
+e.g. python -m lsm.main --config=configs/musicvae.py:small,nottingham --workdir=/tmp/nott
+
+Any field can be overridden: --config.batch_size=64 --config.model.beta=0.2
+"""
+
+import os
+
+import ml_collections
+
+from configs import common
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variants = common.parse_arg(arg, {'small', 'tiny', 'nottingham', 'pop909'})
+  config = ml_collections.ConfigDict()
+  config.data = common.data_config(max_songs=600)
+  common.run_config(config)
+  config.batch_size = 128  # Global batch over all devices and processes.
+
+  config.model = ml_collections.ConfigDict(dict(
+      name='musicvae',  # lsm/models/musicvae.py
+      seq_len=32,  # 2 bars of 16ths.
+      num_states=130,  # 0..127 onset, 128 hold, 129 rest.
+      enc_hidden=2048,  # Bidirectional GRU encoder units (per direction).
+      dec_hidden=2048,  # Units of each decoder GRU layer.
+      dec_layers=3,  # Stacked decoder GRU layers.
+      z_dim=128,  # Latent size (paper: 128).
+      beta=0.1,  # KL weight (paper: 0.1)...
+      kl_reduction='mean',  # ...on the KL averaged over latent dims (EC2 recipe).
+      beta_rate=0.0,  # Magenta-style beta annealing beta*(1-rate^step); 0: constant.
+      free_bits=0.0,  # Nats of KL not penalised (Magenta's free bits).
+      scheduled_sampling_k=1000.0,  # Inverse-sigmoid teacher forcing k/(k+exp(step/k)).
+      dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
+  ))
+
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adam',
+      lr=1e-3,  # Initial learning rate...
+      lr_decay=0.9999,  # ...times this per step...
+      lr_min=1e-5,  # ...down to this floor.
+      clip_norm=1.0,  # Global gradient-norm clip.
+  ))
+
+  if 'small' in variants:
+    config.model.update(enc_hidden=256, dec_hidden=256, dec_layers=2)
+    config.batch_size = 64
+    config.total_steps = 1_500
+    config.log_every = 50
+    config.eval_every = 500
+    config.checkpoint_every = 500
+    config.eval_batches = 20
+  if 'tiny' in variants:
+    config.model.update(enc_hidden=32, dec_hidden=32, dec_layers=1, z_dim=8)
+    config.batch_size = 16
+    config.total_steps = 4
+    config.log_every = 2
+    config.eval_every = 4
+    config.checkpoint_every = 2
+    config.eval_batches = 2
+    config.data.shuffle_buffer = 256
+  if 'nottingham' in variants:
+    config.data.update(name='nottingham_melody', source='midi', max_songs=None,
+                       midi_glob=os.path.join(common.SHARED_DATA, 'nottingham', 'MIDI',
+                                              'melody', '*.mid'))
+  if 'pop909' in variants:
+    config.data.update(name='pop909_melody', source='midi', max_songs=None,
+                       melody_track='MELODY', beat_file='beat_midi.txt',
+                       midi_glob=os.path.join(common.SHARED_DATA, 'pop909', '*', '*.mid'))
+  return config

@@ -1,0 +1,167 @@
+"""tf.data reader of the TFRecord shards, delivering globally sharded jax arrays.
+
+TensorFlow only reads and batches here: it is hidden from accelerators in
+lsm.main. Each process reads its own subset of the shard files and builds
+`global_batch // process_count` examples per step; the per-process batches are
+assembled into one global array with `jax.make_array_from_process_local_data`.
+
+Training order is a pure function of (seed, epoch, batch index), so a resumed
+run continues with exactly the batches an uninterrupted run would have seen:
+the data position is just the number of batches consumed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Mapping, Sequence
+
+from absl import logging
+import jax
+from jax.experimental import multihost_utils
+import numpy as np
+import tensorflow as tf
+
+from lsm.data import dataset_info
+from lsm.data import features
+from lsm.representation import melody
+
+
+def shard_files(data_dir: str, split: str, process_index: int, process_count: int) -> list[str]:
+  """The shard files of `split` that this process reads."""
+  files = sorted(tf.io.gfile.glob(os.path.join(data_dir, f'{split}-*.tfrecord*')))
+  if not files:
+    raise FileNotFoundError(f'no {split!r} shards in {data_dir}')
+  if len(files) < process_count:
+    raise ValueError(f'{len(files)} {split!r} shards cannot feed {process_count} processes: '
+                     'rebuild the dataset with num_shards >= the process count')
+  return files[process_index::process_count]
+
+
+def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int) -> tf.Tensor:
+  """Transposes onset states by a uniform k in [low, high], clipped to stay in 0..127.
+
+  The range is narrowed per example so that no pitch leaves the MIDI range:
+  every window remains a valid melody instead of being wrapped or dropped.
+  """
+  is_onset = states < melody.HOLD
+  big = tf.constant(1 << 20, states.dtype)
+  lo_pitch = tf.reduce_min(tf.where(is_onset, states, big))
+  hi_pitch = tf.reduce_max(tf.where(is_onset, states, -big))
+  has_notes = tf.reduce_any(is_onset)
+  k_low = tf.where(has_notes, tf.maximum(tf.cast(low, states.dtype), -lo_pitch), 0)
+  k_high = tf.where(has_notes, tf.minimum(tf.cast(high, states.dtype), 127 - hi_pitch), 0)
+  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float32)
+  k = k_low + tf.cast(tf.floor(u * tf.cast(k_high - k_low + 1, tf.float32)), states.dtype)
+  k = tf.minimum(k, k_high)
+  return tf.where(is_onset, states + k, states)
+
+
+def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
+                 keys: Sequence[str], shuffle: bool, seed: int = 0, epoch: int = 0,
+                 shuffle_buffer: int = 10_000,
+                 transpose_range: tuple[int, int] = (0, 0)) -> tf.data.Dataset:
+  """One epoch of batches (drop_remainder) of the given shard files."""
+  parse = features.make_parser(spec)
+  # Plain arithmetic (not hash()) so every process and every run agrees.
+  epoch_seed = seed * 1_000_003 + epoch * 2
+  files_ds = tf.data.Dataset.from_tensor_slices(list(files))
+  if shuffle:
+    files_ds = files_ds.shuffle(len(files), seed=epoch_seed)
+  ds = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.map(lambda s: {k: v for k, v in parse(s).items() if k in keys},
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=epoch_seed + 1)
+  if tuple(transpose_range) != (0, 0) and 'states' in keys:
+    low, high = transpose_range
+
+    def transpose(index, ex):
+      ex = dict(ex)
+      ex['states'] = random_transpose(ex['states'], tf.stack([seed * 100_003 + epoch, index]),
+                                      low, high)
+      return ex
+    ds = ds.enumerate().map(transpose, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  def cast(ex):  # int64 on disk, int32 on device.
+    return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in ex.items()}
+  ds = ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def count_batches(files: Sequence[str], batch_size: int) -> int:
+  """Batches per epoch of these files (one pass over the records, no parsing)."""
+  n = sum(1 for _ in tf.data.TFRecordDataset(list(files)))
+  return n // batch_size
+
+
+class DataSource:
+  """Train and eval batches of one built dataset, as global jax arrays.
+
+  Args:
+    data_dir: a directory written by data_prep (shards + dataset_info.json).
+    global_batch_size: examples per step over all processes.
+    sharding: NamedSharding of a batch (batch axis over the data mesh axis).
+    keys: features to deliver (the model's `input_keys`).
+    seed: base seed of the shuffle and the transposition.
+    shuffle_buffer, transpose_range: see make_dataset.
+  """
+
+  def __init__(self, data_dir: str, *, global_batch_size: int, sharding: jax.sharding.Sharding,
+               keys: Sequence[str], seed: int = 0, shuffle_buffer: int = 10_000,
+               transpose_range: tuple[int, int] = (0, 0)):
+    self.info = dataset_info.load(data_dir)
+    self.spec = features.spec_from_json(self.info['features'])
+    missing = set(keys) - set(self.spec)
+    if missing:
+      raise ValueError(f'model needs features {sorted(missing)} that {data_dir} does not have '
+                       f'(it has {sorted(self.spec)})')
+    if global_batch_size % jax.process_count():
+      raise ValueError(f'config.batch_size={global_batch_size} is not divisible by the '
+                       f'process count {jax.process_count()}')
+    self.data_dir = data_dir
+    self.local_batch_size = global_batch_size // jax.process_count()
+    self.sharding = sharding
+    self.keys = tuple(keys)
+    self.seed = seed
+    self.shuffle_buffer = shuffle_buffer
+    self.transpose_range = tuple(transpose_range)
+    self._train_files = shard_files(data_dir, 'train', jax.process_index(), jax.process_count())
+    self.train_batches_per_epoch = count_batches(self._train_files, self.local_batch_size)
+    if self.train_batches_per_epoch == 0:
+      raise ValueError(f'{data_dir}: fewer training examples on this process than one local '
+                       f'batch of {self.local_batch_size}; lower config.batch_size')
+
+  def to_global(self, local: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+    return {k: jax.make_array_from_process_local_data(self.sharding, v)
+            for k, v in local.items()}
+
+  def train_iterator(self, start_batch: int = 0) -> Iterator[dict[str, jax.Array]]:
+    """Endless training batches, starting after `start_batch` consumed batches."""
+    epoch, offset = divmod(start_batch, self.train_batches_per_epoch)
+    while True:
+      ds = make_dataset(self._train_files, self.spec, batch_size=self.local_batch_size,
+                        keys=self.keys, shuffle=True, seed=self.seed, epoch=epoch,
+                        shuffle_buffer=self.shuffle_buffer,
+                        transpose_range=self.transpose_range)
+      if offset:
+        logging.info('Data: skipping %d batches of epoch %d to resume', offset, epoch)
+        ds = ds.skip(offset)
+      for batch in ds.as_numpy_iterator():
+        yield self.to_global(batch)
+      epoch, offset = epoch + 1, 0
+
+  def eval_iterator(self, split: str = 'valid',
+                    max_batches: int | None = None) -> Iterator[dict[str, jax.Array]]:
+    """One pass over `split` in file order (drop_remainder: a partial last batch is left out)."""
+    files = shard_files(self.data_dir, split, jax.process_index(), jax.process_count())
+    ds = make_dataset(files, self.spec, batch_size=self.local_batch_size, keys=self.keys,
+                      shuffle=False)
+    # Every process must run the same number of eval steps (they are collective).
+    n = count_batches(files, self.local_batch_size)
+    if jax.process_count() > 1:
+      n = int(np.min(multihost_utils.process_allgather(np.int32(n))))
+    n = min(n, max_batches) if max_batches else n
+    ds = ds.take(n)
+    for batch in ds.as_numpy_iterator():
+      yield self.to_global(batch)

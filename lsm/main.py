@@ -1,0 +1,68 @@
+r"""lsm command line: train a config, or use a trained one.
+
+  python -m lsm.main --config=configs/musicvae.py:small --workdir=/tmp/mvae
+  python -m lsm.main --config=configs/musicvae.py:small --workdir=/tmp/mvae \
+      --mode=sample --num_samples=8
+  python -m lsm.main ... --mode=reconstruct           # held-out test clips
+  python -m lsm.main ... --mode=encode_decode --input_midi=song.mid
+
+Use modes read the latest checkpoint of --workdir and write MIDI files and
+piano-roll PNGs to --output_dir (default <workdir>/<mode>).
+"""
+
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+MODES = ('train', 'sample', 'reconstruct', 'encode_decode')
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and metrics.')
+_MODE = flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
+_OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Use modes: where outputs go.')
+_NUM_SAMPLES = flags.DEFINE_integer('num_samples', 8, 'sample/reconstruct: how many clips.')
+_TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature; 0 = greedy.')
+_INPUT_MIDI = flags.DEFINE_string('input_midi', None, 'encode_decode: the MIDI file.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'jax_distributed', False, 'Call jax.distributed.initialize() (multi-host GPU/TPU).')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  # TensorFlow only feeds data: keep it off the accelerators JAX uses.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.set_visible_devices([], 'GPU')
+  import jax  # pylint: disable=g-import-not-at-top
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  logging.info('JAX process %d/%d, %d local / %d global devices (%s)', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count(),
+               jax.devices()[0].platform)
+
+  from lsm import generate, train  # pylint: disable=g-import-not-at-top
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  if _MODE.value == 'train':
+    train.train_and_evaluate(config, workdir)
+    return
+  output_dir = _OUTPUT_DIR.value or os.path.join(workdir, _MODE.value)
+  if _MODE.value == 'sample':
+    paths = generate.sample(config, workdir, output_dir, _NUM_SAMPLES.value, _TEMPERATURE.value)
+  elif _MODE.value == 'reconstruct':
+    paths = generate.reconstruct(config, workdir, output_dir, _NUM_SAMPLES.value)
+  else:
+    if not _INPUT_MIDI.value:
+      raise app.UsageError('--mode=encode_decode needs --input_midi=FILE')
+    paths = generate.encode_decode(config, workdir, output_dir, _INPUT_MIDI.value,
+                                   _TEMPERATURE.value)
+  logging.info('Wrote %d files to %s', len(paths), output_dir)
+  print('\n'.join(paths))
+
+
+if __name__ == '__main__':
+  app.run(main)

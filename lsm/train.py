@@ -1,0 +1,203 @@
+"""The trainer: data-parallel, jitted, checkpointed, resumable. Model-agnostic.
+
+Parameters are replicated and the batch is split over a 1-D mesh of every
+device of every process ('data' axis); XLA inserts the gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any, Iterator
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from clu import periodic_actions
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lsm import checkpoint
+from lsm import evaluate
+from lsm import metrics_log
+from lsm import models
+from lsm import train_step as train_step_lib
+from lsm.data import dataset_info
+from lsm.data import features
+from lsm.data import input_pipeline
+
+
+class NonFiniteLossError(RuntimeError):
+  """Raised when a step produces a non-finite loss or gradient."""
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  devices = jax.devices() if devices is None else devices
+  return jax.sharding.Mesh(np.asarray(devices), ('data',))
+
+
+def example_batch(spec: features.Spec, keys, batch_size: int = 1) -> dict[str, jax.Array]:
+  """Zeros shaped like a batch of `keys` (for initialisation and shape inference)."""
+  dtypes = {'int64': jnp.int32, 'float32': jnp.float32}
+  batch = {}
+  for k in keys:
+    f = spec[k]
+    if f.shape is None or f.dtype == 'bytes':
+      raise ValueError(f'feature {k!r} is not a fixed-shape number and cannot go to the device')
+    batch[k] = jnp.zeros((batch_size,) + tuple(f.shape), dtypes[f.dtype])
+  return batch
+
+
+class Experiment:
+  """A model, its optimiser and its train state on a mesh: shared by train and use modes."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, mesh=None,
+               data_path: str | None = None):
+    self.config = config
+    self.workdir = workdir
+    self.mesh = mesh or make_mesh()
+    self.model = models.get_model(config.model)
+    self.tx = self.model.make_optimizer(config.optimizer)
+    self.replicated = NamedSharding(self.mesh, P())
+    self.data_sharding = NamedSharding(self.mesh, P('data'))
+    self.data_path = data_path or dataset_info.data_dir(config.data)
+    info = dataset_info.load(self.data_path)
+    self.spec = features.spec_from_json(info['features'])
+    self._init = functools.partial(
+        train_step_lib.create_train_state, self.model, self.tx,
+        batch=example_batch(self.spec, self.model.input_keys))
+    abstract = jax.eval_shape(self._init, jax.random.key(0))
+    self.state_sharding = jax.tree.map(lambda _: self.replicated, abstract)
+    self.abstract_state = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+        abstract, self.state_sharding)
+    self.checkpointer = checkpoint.Checkpointer(
+        workdir, every_steps=config.checkpoint_every, keep=config.keep_checkpoints)
+
+  def init_state(self) -> train_step_lib.TrainState:
+    init = jax.jit(self._init, out_shardings=self.state_sharding)
+    return init(jax.random.key(self.config.seed))
+
+  def restore_or_init(self) -> tuple[train_step_lib.TrainState, dict]:
+    restored = self.checkpointer.restore(self.abstract_state)
+    if restored is None:
+      return self.init_state(), {'batches': 0}
+    return restored
+
+  def restore_params(self) -> tuple[Any, int]:
+    """Parameters of the latest checkpoint (use modes); fails clearly if there is none."""
+    restored = self.checkpointer.restore(self.abstract_state)
+    if restored is None:
+      raise FileNotFoundError(f'no checkpoint in {self.workdir}/checkpoints: train first '
+                              '(python -m lsm.main --mode=train ...)')
+    state, _ = restored
+    return state.params, int(state.step)
+
+  def jit_train_step(self):
+    return jax.jit(self.model.make_train_step(self.tx),
+                   in_shardings=(self.state_sharding, self.data_sharding),
+                   out_shardings=(self.state_sharding, self.replicated),
+                   donate_argnums=0)
+
+
+def _mean_metrics(history: list[dict]) -> dict[str, float]:
+  history = jax.device_get(history)
+  keys = [k for k in history[0] if k != 'finite']
+  return {f'train/{k}': float(np.mean([h[k] for h in history])) for k in keys}
+
+
+def _check_finite(metrics: dict, step: int, checkpointer: checkpoint.Checkpointer) -> None:
+  if not bool(jax.device_get(metrics['finite'])):
+    checkpointer.wait()
+    raise NonFiniteLossError(
+        f'non-finite loss or gradient at step {step} (loss={float(metrics["loss"])}): '
+        f'stopping. The last checkpoint (step {checkpointer.latest_step()}) is intact; lower '
+        'config.optimizer.lr or check the data, then rerun to resume from it.')
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns final eval."""
+  tf.io.gfile.makedirs(workdir)
+  data_path = dataset_info.ensure_built(config.data)
+  exp = Experiment(config, workdir, data_path=data_path)
+  if config.batch_size % jax.device_count():
+    raise ValueError(f'config.batch_size={config.batch_size} must be divisible by the '
+                     f'{jax.device_count()} devices')
+  source = input_pipeline.DataSource(
+      data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
+      keys=exp.model.input_keys, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
+      transpose_range=tuple(config.data.transpose_range))
+  logging.info('Data: %s', dataset_info.describe(source.info))
+  logging.info('Mesh: %d devices over %d processes; global batch %d',
+               jax.device_count(), jax.process_count(), config.batch_size)
+  if jax.process_index() == 0:
+    with tf.io.gfile.GFile(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  state, data_position = exp.restore_or_init()
+  step = int(state.step)
+  log = metrics_log.MetricsLog(workdir)
+  if step:
+    logging.info('Resuming from step %d (data position %s)', step, data_position)
+    log.truncate_after(step)
+  n_params = sum(x.size for x in jax.tree.leaves(state.params))
+  logging.info('Model %s: %.2fM parameters', config.model.name, n_params / 1e6)
+
+  train_step = exp.jit_train_step()
+  evaluator = evaluate.HeldOutEvaluator(exp.model, source, split='valid',
+                                        max_batches=config.eval_batches, seed=config.seed)
+  report = periodic_actions.ReportProgress(num_train_steps=config.total_steps,
+                                           writer=log.writer, every_secs=None,
+                                           every_steps=config.log_every)
+  batches: Iterator = source.train_iterator(start_batch=data_position['batches'])
+  consumed = data_position['batches']
+  history, previous = [], None
+  last_eval: dict[str, float] = {}
+  t_log, step_log = time.time(), step
+
+  while step < config.total_steps:
+    # Train
+    batch = next(batches)
+    consumed += 1
+    state, metrics = train_step(state, batch)
+    # Checked one step late so the host never stalls the device queue.
+    if previous is not None:
+      _check_finite(previous, step - 1, exp.checkpointer)
+    previous = metrics
+    history.append(metrics)
+    step += 1
+    report(step)
+
+    # Log
+    if step % config.log_every == 0 or step == config.total_steps:
+      _check_finite(metrics, step - 1, exp.checkpointer)
+      scalars = _mean_metrics(history)
+      history = []
+      now = time.time()
+      rate = (step - step_log) / max(now - t_log, 1e-9)
+      t_log, step_log = now, step
+      scalars.update({'train/steps_per_sec': rate,
+                      'train/examples_per_sec': rate * config.batch_size})
+      log.write(step, scalars)
+      logging.info('step %d/%d: %s', step, config.total_steps,
+                   ', '.join(f'{k[6:]}={v:.4g}' for k, v in scalars.items()))
+
+    # Evaluate
+    if step % config.eval_every == 0 or step == config.total_steps:
+      _check_finite(metrics, step - 1, exp.checkpointer)
+      last_eval = evaluator.run(state.params)
+      log.write(step, last_eval)
+      logging.info('eval at step %d: %s', step,
+                   ', '.join(f'{k}={v:.4g}' for k, v in last_eval.items()))
+
+    # Checkpoint
+    if exp.checkpointer.should_save(step) or step == config.total_steps:
+      _check_finite(metrics, step - 1, exp.checkpointer)
+      exp.checkpointer.save(step, state, {'batches': consumed})
+
+  exp.checkpointer.close()
+  log.close()
+  return last_eval

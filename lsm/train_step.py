@@ -1,0 +1,48 @@
+"""The train state and the default (single-optimiser) train step."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a run needs to continue: checkpointed as one pytree."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  rng: jax.Array
+
+
+def create_train_state(model, tx: optax.GradientTransformation, rng: jax.Array,
+                       batch) -> TrainState:
+  init_rng, train_rng = jax.random.split(rng)
+  params = model.init(init_rng, batch)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=tx.init(params), rng=train_rng)
+
+
+def all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def default_train_step(model, tx: optax.GradientTransformation
+                       ) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+  """One gradient step on model.loss; the rng is folded with the step, never reused."""
+
+  def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
+    rng = jax.random.fold_in(state.rng, state.step)
+    (loss, metrics), grads = jax.value_and_grad(model.loss, has_aux=True)(
+        state.params, batch, rng, state.step)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads),
+                   finite=jnp.isfinite(loss) & all_finite(grads))
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return train_step

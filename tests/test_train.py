@@ -1,0 +1,142 @@
+"""The trainer end to end on real Nottingham reels: learning, sharding, resume, NaN stop."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from configs import musicvae
+from lsm import metrics_log
+from lsm import train
+from lsm.models import musicvae as musicvae_model
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(data_dir, **overrides):
+  config = musicvae.get_config('tiny')
+  config.data.dir = data_dir
+  config.update(overrides)
+  return config
+
+
+def losses_by_step(workdir):
+  return {r['step']: r['train/loss'] for r in metrics_log.read(workdir) if 'train/loss' in r}
+
+
+def test_loss_decreases_on_a_real_batch(reels_dataset):
+  config = tiny_config(reels_dataset)
+  config.model.update(enc_hidden=64, dec_hidden=64, z_dim=16)
+  config.optimizer.update(lr=3e-3, lr_decay=1.0)
+  exp = train.Experiment(config, '/tmp/unused', mesh=train.make_mesh(jax.devices()[:1]),
+                         data_path=reels_dataset)
+  from lsm.data import input_pipeline
+  source = input_pipeline.DataSource(reels_dataset, global_batch_size=16,
+                                     sharding=exp.data_sharding, keys=('states',))
+  batch = next(source.train_iterator())
+  state = exp.init_state()
+  step = exp.jit_train_step()
+  losses = []
+  for _ in range(40):
+    state, metrics = step(state, batch)
+    losses.append(float(metrics['loss']))
+  assert np.all(np.isfinite(losses))
+  assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_sharded_step_equals_single_device_step_and_compiles_once(reels_dataset):
+  assert jax.device_count() == 8, 'conftest fakes 8 CPU devices'
+  config = tiny_config(reels_dataset)
+  results = {}
+  for n_devices in (1, 8):
+    exp = train.Experiment(config, '/tmp/unused', mesh=train.make_mesh(jax.devices()[:n_devices]),
+                           data_path=reels_dataset)
+    make_step = exp.model.make_train_step
+    exp.model.make_train_step = lambda tx, f=make_step: chex.assert_max_traces(f(tx), n=1)
+    from lsm.data import input_pipeline
+    source = input_pipeline.DataSource(reels_dataset, global_batch_size=16,
+                                       sharding=exp.data_sharding, keys=('states',))
+    batches = source.train_iterator()
+    state = exp.init_state()
+    step = exp.jit_train_step()
+    losses = []
+    for _ in range(3):  # Three different batches, one trace.
+      batch = next(batches)
+      assert len(batch['states'].sharding.device_set) == n_devices
+      state, metrics = step(state, batch)
+      losses.append(float(metrics['loss']))
+    results[n_devices] = (losses, jax.device_get(state.params))
+  np.testing.assert_allclose(results[1][0], results[8][0], rtol=2e-5)
+  chex.assert_trees_all_close(results[1][1], results[8][1], rtol=2e-4, atol=2e-6)
+
+
+def test_resume_after_kill_gives_the_same_losses(reels_dataset, tmp_path):
+  overrides = dict(total_steps=12, checkpoint_every=3, log_every=1, eval_every=1000)
+  reference = str(tmp_path / 'reference')
+  train.train_and_evaluate(tiny_config(reels_dataset, **overrides), reference)
+  expected = losses_by_step(reference)
+
+  # A real process, killed (SIGKILL) once its first checkpoint is on disk.
+  interrupted = str(tmp_path / 'interrupted')
+  cmd = [sys.executable, '-m', 'lsm.main', '--config=configs/musicvae.py:tiny',
+         f'--workdir={interrupted}', f'--config.data.dir={reels_dataset}',
+         '--config.total_steps=100000', '--config.checkpoint_every=3', '--config.log_every=1',
+         '--config.eval_every=100000']
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpt_dir = os.path.join(interrupted, 'checkpoints')
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.isdir(ckpt_dir) and any(d.isdigit() for d in os.listdir(ckpt_dir)):
+      break
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  exp = train.Experiment(tiny_config(reels_dataset), interrupted, data_path=reels_dataset)
+  restored_step = exp.checkpointer.latest_step()
+  assert restored_step is not None and restored_step < 12, restored_step
+
+  train.train_and_evaluate(tiny_config(reels_dataset, **overrides), interrupted)
+  resumed = losses_by_step(interrupted)
+  after = [s for s in range(restored_step + 1, 13)]
+  assert after, restored_step
+  np.testing.assert_allclose([resumed[s] for s in after], [expected[s] for s in after],
+                             rtol=1e-5)
+
+
+class _NanFromStep3(musicvae_model.Model):
+
+  def loss(self, params, batch, rng, step):
+    loss, metrics = super().loss(params, batch, rng, step)
+    return jnp.where(step >= 3, jnp.nan, loss), metrics
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(reels_dataset, tmp_path,
+                                                                  monkeypatch):
+  monkeypatch.setattr(train.models, 'get_model', _NanFromStep3)
+  config = tiny_config(reels_dataset, total_steps=10, checkpoint_every=2, log_every=5)
+  with pytest.raises(train.NonFiniteLossError, match='at step 3'):
+    train.train_and_evaluate(config, str(tmp_path))
+  exp = train.Experiment(config, str(tmp_path), data_path=reels_dataset)
+  assert exp.checkpointer.latest_step() == 2
+  params, step = exp.restore_params()
+  assert step == 2
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
+
+
+def test_eval_metrics_are_written(reels_dataset, tmp_path):
+  final = train.train_and_evaluate(tiny_config(reels_dataset), str(tmp_path))
+  for name in ('valid/loss', 'valid/kl', 'valid/tf_accuracy', 'valid/fr_accuracy'):
+    assert name in final and np.isfinite(final[name])
+  assert 0.0 <= final['valid/fr_accuracy'] <= 1.0
+  records = metrics_log.read(str(tmp_path))
+  assert any('valid/fr_accuracy' in r for r in records)
+  assert any('train/steps_per_sec' in r for r in records)
+  assert os.listdir(tmp_path / 'checkpoints')
