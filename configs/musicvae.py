@@ -38,7 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       beta=0.1,  # KL weight (paper: 0.1)...
       kl_reduction='mean',  # ...on the KL averaged over latent dims (EC2 recipe).
       beta_rate=0.0,  # Magenta-style beta annealing beta*(1-rate^step); 0: constant.
-      free_bits=0.0,  # Nats of KL not penalised (Magenta's free bits).
+      free_bits=0.0,  # Bits of KL (whole latent) not penalised (Magenta's free bits).
       scheduled_sampling_k=1000.0,  # Inverse-sigmoid teacher forcing k/(k+exp(step/k)).
       dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
   ))

@@ -41,7 +41,7 @@ def default_train_step(model, tx: optax.GradientTransformation
         state.params, batch, rng, state.step)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads),
+    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    finite=jnp.isfinite(loss) & all_finite(grads))
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 

@@ -57,6 +57,7 @@ def test_sharded_step_equals_single_device_step_and_compiles_once(reels_dataset)
   config = tiny_config(reels_dataset)
   results = {}
   for n_devices in (1, 8):
+    chex.clear_trace_counter()  # A new mesh compiles anew; count traces per mesh.
     exp = train.Experiment(config, '/tmp/unused', mesh=train.make_mesh(jax.devices()[:n_devices]),
                            data_path=reels_dataset)
     make_step = exp.model.make_train_step

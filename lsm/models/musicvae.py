@@ -27,6 +27,7 @@ beta * KL(q(z|x) || N(0, I)). The KL is averaged over latent dims by default
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -80,10 +81,10 @@ class Encoder(nn.Module):
         self.hidden, vocab_size=self.num_states, dtype=self.dtype,
         param_dtype=self.param_dtype, name='rnn')(states)
     h = jnp.concatenate([h_fwd, h_bwd], axis=-1)
-    dense = lambda name: nn.Dense(self.z_dim, dtype=self.dtype,  # pylint: disable=g-long-lambda
-                                  param_dtype=self.param_dtype, name=name)
-    mu = dense('mu')(h).astype(jnp.float32)
-    logvar = dense('logvar')(h).astype(jnp.float32)
+    dense = functools.partial(nn.Dense, self.z_dim, dtype=self.dtype,
+                              param_dtype=self.param_dtype)
+    mu = dense(name='mu')(h).astype(jnp.float32)
+    logvar = dense(name='logvar')(h).astype(jnp.float32)
     return mu, logvar
 
 
@@ -380,7 +381,7 @@ class Model(base.Model):
 
     Metrics (batch means): loss; recon_nll (summed over steps); kl (reduced
     per kl_reduction, before free bits); beta and teacher_prob at this step;
-    tf_accuracy, the argmax accuracy of this training pass, which is
+    accuracy, the argmax accuracy of this training pass, which is
     teacher-forced except where scheduled sampling fed back a sampled token
     (exactly teacher-forced while teacher_prob = 1; eval_metrics reports the
     purely teacher-forced one).
@@ -404,7 +405,7 @@ class Model(base.Model):
     accuracy = jnp.mean(jnp.argmax(log_probs, axis=-1) == states)
     return loss, {
         'loss': loss, 'recon_nll': recon_nll, 'kl': jnp.mean(kl),
-        'beta': beta, 'teacher_prob': teacher_prob, 'tf_accuracy': accuracy,
+        'beta': beta, 'teacher_prob': teacher_prob, 'accuracy': accuracy,
     }
 
   def eval_metrics(self, params: base.Params, batch: base.Batch,

@@ -75,13 +75,15 @@ def notes_to_states(notes: Iterable[Note], num_steps: int) -> np.ndarray:
     return states
   starts = np.array([n[0] for n in notes])
   pitches = np.array([n[2] for n in notes])
-  sounding = owner >= 0
+  # A note is heard only while it has owned every step since its onset, i.e.
+  # while the run of steps it owns began at its onset.
   steps = np.arange(num_steps)
-  onset = sounding & (starts[owner] == steps)
-  previous = np.concatenate([[-1], owner[:-1]])
-  held = sounding & ~onset & (previous == owner)
+  changed = np.concatenate([[True], owner[1:] != owner[:-1]])
+  run_start = np.maximum.accumulate(np.where(changed, steps, 0))
+  heard = (owner >= 0) & (run_start == starts[owner])
+  onset = heard & (steps == run_start)
   states[onset] = pitches[owner[onset]]
-  states[held] = HOLD
+  states[heard & ~onset] = HOLD
   return states
 
 
@@ -141,7 +143,8 @@ def pretty_midi_to_states(pm: pretty_midi.PrettyMIDI, num_steps: int | None = No
     int32 states, as `notes_to_states`.
   """
   def to_step(time):
-    return int(round(pm.time_to_tick(time) * steps_per_quarter / pm.resolution))
+    # floor(x + 0.5) rather than round(): ties go up, as in quantize.py.
+    return int(np.floor(pm.time_to_tick(time) * steps_per_quarter / pm.resolution + 0.5))
 
   notes = []
   for note in pm.instruments[instrument_index].notes:

@@ -1,0 +1,231 @@
+r"""Builds a melody dataset: TFRecord shards plus dataset_info.json.
+
+The default dataset (no flags) is a sample of the folk tunes bundled with
+music21, so a new user needs no download:
+
+  python -m data_prep.build --output_dir=/tmp/lsm_data/folk
+
+Any MIDI collection, with labels from a CSV and beats from a sidecar file:
+
+  python -m data_prep.build --source=midi \
+      --midi_glob='../shared/data/pop909/*/*.mid' --melody_track=MELODY \
+      --beat_file=beat_midi.txt --output_dir=/tmp/lsm_data/pop909 \
+      -- --direct_num_workers=0 --direct_running_mode=multi_processing
+
+Flags this module does not define (or everything after `--`) are Beam pipeline
+options, e.g. `--runner=DataflowRunner --project=P --region=R
+--temp_location=gs://B/tmp --setup_file=./setup.py` (Dataflow workers need
+the lsm and data_prep packages).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging as std_logging
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+import ml_collections
+from ml_collections import config_dict
+
+from data_prep import pipeline
+from data_prep import sources
+from lsm.data import features
+
+INFO_FILE = 'dataset_info.json'
+# Songs of the default music21_folk dataset: about two minutes on two CPU
+# cores (see the README's data section for the measurement).
+FOLK_MAX_SONGS = 2000
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+  """Every field of a data config, with its default."""
+  c = ml_collections.ConfigDict()
+  c.name = 'music21_folk'             # Dataset name, recorded in dataset_info.json.
+  c.source = 'music21_folk'           # 'music21_folk' or 'midi'.
+  c.midi_glob = config_dict.placeholder(str)      # midi: files, e.g. 'data/*/*.mid'.
+  c.labels_csv = config_dict.placeholder(str)     # midi: optional per-song labels.
+  c.labels_path_column = 'path'       # CSV column matched against the song's path.
+  c.labels_columns = 'label'          # Comma-separated CSV columns giving labels.
+  c.melody_track = config_dict.placeholder(str)   # Melody track name, e.g. 'MELODY'.
+  c.melody_programs = (0, 31)         # Else: highest note of these GM programs.
+  c.beat_file = config_dict.placeholder(str)      # Beat file next to each MIDI.
+  c.beat_file_downbeat_column = 2     # Its column flagging 4/4 downbeats.
+  c.max_songs = config_dict.placeholder(int)      # First songs only; None or 0: all.
+  c.max_songs = FOLK_MAX_SONGS
+  c.steps_per_bar = 16                # 16th-note grid in 4/4.
+  c.window_bars = 2                   # Window length.
+  c.hop_bars = 1                      # Window hop.
+  c.valid_percent = 5.0               # Share of songs (not windows) per split.
+  c.test_percent = 5.0
+  c.num_shards = 4                    # Train shards; valid/test get proportionally fewer.
+  return c
+
+
+def complete_config(data_config: ml_collections.ConfigDict | dict | None
+                    ) -> ml_collections.ConfigDict:
+  """`default_data_config()` overridden by the fields `data_config` sets."""
+  config = default_data_config()
+  for key, value in dict(data_config or {}).items():
+    if key in config and isinstance(value, (list, tuple)):
+      value = tuple(value)
+    if key in config:
+      config[key] = value
+    else:
+      with config.unlocked():
+        config[key] = value
+  if config.source not in ('midi', 'music21_folk'):
+    raise ValueError(f'source must be midi or music21_folk, got {config.source!r}')
+  if config.source == 'midi' and not config.midi_glob:
+    raise ValueError('source=midi needs midi_glob')
+  if config.steps_per_bar % 4:
+    raise ValueError(f'steps_per_bar must be a multiple of 4, got {config.steps_per_bar}')
+  if not 0 <= config.valid_percent + config.test_percent < 100:
+    raise ValueError('valid_percent + test_percent must lie in [0, 100)')
+  return config
+
+
+def _list_songs(config: ml_collections.ConfigDict) -> list[sources.SongRef]:
+  max_songs = config.max_songs if config.max_songs and config.max_songs > 0 else None
+  if config.source == 'music21_folk':
+    return sources.list_music21_folk_songs(max_songs)
+  labels = None
+  if config.labels_csv:
+    labels = sources.read_labels_csv(config.labels_csv, config.labels_path_column,
+                                     config.labels_columns)
+  return sources.list_midi_songs(config.midi_glob, labels, max_songs)
+
+
+def _num_shards(config: ml_collections.ConfigDict) -> dict[str, int]:
+  train_percent = 100 - config.valid_percent - config.test_percent
+  def scaled(percent):
+    return max(1, round(config.num_shards * percent / train_percent))
+  return {'train': max(1, config.num_shards), 'valid': scaled(config.valid_percent),
+          'test': scaled(config.test_percent)}
+
+
+def _jsonable(value: Any) -> Any:
+  if isinstance(value, dict):
+    return {k: _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  return value
+
+
+def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
+                  pipeline_args: list[str] | None = None) -> dict[str, Any]:
+  """Builds the dataset described by `data_config` into `output_dir`.
+
+  Args:
+    data_config: fields of `default_data_config()`; missing ones take defaults.
+    output_dir: local or Beam-filesystem directory (created if needed).
+    pipeline_args: Beam pipeline options; None runs the direct runner.
+
+  Returns:
+    The dataset info, also written to `output_dir/dataset_info.json`.
+  """
+  start = time.time()
+  config = complete_config(data_config)
+  settings = _jsonable(config.to_dict())
+
+  # List songs.
+  refs = _list_songs(config)
+  if not refs:
+    raise ValueError(f'no songs found for source={config.source!r} '
+                     f'midi_glob={config.midi_glob!r}')
+  labelled = sum(bool(r.labels) for r in refs)
+  logging.info('building %r from %d songs (%d labelled) into %s',
+               config.name, len(refs), labelled, output_dir)
+  if not FileSystems.exists(output_dir):
+    FileSystems.mkdirs(output_dir)
+
+  # Run the pipeline.
+  num_shards = _num_shards(config)
+  with beam.Pipeline(options=PipelineOptions(pipeline_args or [])) as root:
+    pipeline.build(root, refs, settings, output_dir, num_shards,
+                   log_every=max(50, len(refs) // 20))
+
+  # Assemble dataset_info.json from the counts the pipeline wrote.
+  counts = pipeline.read_counts(output_dir)
+  FileSystems.delete([FileSystems.join(output_dir, pipeline.COUNTS_FILE)])
+  window_steps = config.window_bars * config.steps_per_bar
+  info = {
+      'name': config.name,
+      'source': config.source,
+      'representation': 'melody130',
+      'window_steps': window_steps,
+      'features': features.spec_to_json(features.melody_spec(window_steps)),
+      'splits': {split: {
+          'windows': counts.get('windows', {}).get(split, 0),
+          'windows_before_dedup': counts.get('windows_before_dedup', {}).get(split, 0),
+          'songs': counts.get('songs', {}).get(split, 0),
+          'num_shards': num_shards[split],
+          # Relative to output_dir, so the directory can be moved or copied.
+          'file_pattern': pipeline.shard_pattern(split, num_shards[split]),
+      } for split in pipeline.SPLITS},
+      'skipped': dict(sorted(counts.get('skipped', {}).items())),
+      'num_files': len(refs),
+      'labelled_files': labelled,
+      'settings': settings,
+      'wall_time_s': round(time.time() - start, 2),
+      'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+  }
+  with FileSystems.create(FileSystems.join(output_dir, INFO_FILE)) as f:
+    f.write(json.dumps(info, indent=2).encode('utf-8'))
+
+  splits = ', '.join(f'{s}: {v["songs"]} songs / {v["windows"]} windows'
+                     for s, v in info['splits'].items())
+  logging.info('built %r in %.1f s from %d files: %s; skipped %s',
+               config.name, info['wall_time_s'], len(refs), splits, info['skipped'])
+  return info
+
+
+# Command line ------------------------------------------------------------------
+
+def _define_flags() -> None:
+  """Command-line flags; defined only when run as a script, so that importing
+  build_dataset (lsm.main does) adds no flags."""
+  fields = default_data_config()
+  flags.DEFINE_string('output_dir', None, 'Where the dataset goes.', required=True)
+  flags.DEFINE_string('name', None, f'Dataset name (default {fields.name!r}).')
+  flags.DEFINE_enum('source', None, ['midi', 'music21_folk'],
+                    f'Song source (default {fields.source!r}).')
+  flags.DEFINE_string('midi_glob', None, 'midi: glob of MIDI files.')
+  flags.DEFINE_string('labels_csv', None, 'midi: CSV of per-song labels.')
+  flags.DEFINE_string('labels_path_column', None, 'CSV column with song paths.')
+  flags.DEFINE_string('labels_columns', None, 'Comma-separated CSV label columns.')
+  flags.DEFINE_string('melody_track', None, 'Name of the melody track, e.g. MELODY.')
+  flags.DEFINE_list('melody_programs', None, 'Low,high GM program range (default 0,31).')
+  flags.DEFINE_string('beat_file', None, 'Beat file next to each MIDI, e.g. beat_midi.txt.')
+  flags.DEFINE_integer('beat_file_downbeat_column', None, 'Its 4/4 downbeat column.')
+  flags.DEFINE_integer('max_songs', None,
+                       f'Use the first songs only (default {fields.max_songs}; 0: all).')
+  flags.DEFINE_integer('window_bars', None, 'Bars per window (default 2).')
+  flags.DEFINE_integer('hop_bars', None, 'Hop between windows in bars (default 1).')
+  flags.DEFINE_float('valid_percent', None, 'Percent of songs in valid (default 5).')
+  flags.DEFINE_float('test_percent', None, 'Percent of songs in test (default 5).')
+  flags.DEFINE_integer('num_shards', None, 'Train shards (default 4).')
+
+
+def main(argv: list[str]) -> None:
+  std_logging.getLogger().setLevel(std_logging.INFO)  # Beam logs through it.
+  flag_values = flags.FLAGS
+  overrides = {}
+  for key in default_data_config():
+    value = flag_values[key].value if key in flag_values else None
+    if value is not None:
+      overrides[key] = tuple(int(v) for v in value) if key == 'melody_programs' else value
+  build_dataset(overrides, flag_values.output_dir, pipeline_args=argv[1:])
+
+
+if __name__ == '__main__':
+  _define_flags()
+  # Unknown flags (and all after `--`) stay in argv: Beam pipeline options.
+  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

@@ -1,0 +1,307 @@
+"""Where songs come from: listing song references and loading each one as MIDI.
+
+Two sources share one extraction path (a PrettyMIDI, optionally with beats):
+
+  'midi': a glob of MIDI files (local or any Beam filesystem such as gs://),
+    optionally with a labels CSV and a sidecar beat file next to each MIDI.
+  'music21_folk': the folk-song collections bundled with music21. Their ABC
+    files hold many tunes each; every tune is a song. Listing reads only the
+    tunes' 'X:' numbers, so the slow parse happens per tune, in the pipeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from fractions import Fraction
+import io
+import itertools
+import os
+import posixpath
+import re
+from typing import Sequence
+
+import mido
+import numpy as np
+import pretty_midi
+from apache_beam.io.filesystems import FileSystems
+
+from lsm.representation import melody_extraction
+from lsm.representation import quantize
+
+ExtractionError = melody_extraction.ExtractionError
+
+FOLK_COLLECTIONS = ('essenFolksong', 'oneills1850', 'ryansMammoth')
+_WILDCARDS = re.compile(r'[*?\[]')
+_TUNE_NUMBER = re.compile(rb'^X:\s*(\d+)', re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class SongRef:
+  """A song to process.
+
+  Attributes:
+    song_id: stable id; the train/valid/test split is a hash of it.
+    uri: the MIDI file, or (music21_folk) the ABC file relative to music21's
+      corpus directory, which differs between machines.
+    labels: per-song labels.
+    number: (music21_folk) the tune's 'X:' number within the ABC file.
+  """
+  song_id: str
+  uri: str
+  labels: tuple[str, ...] = ()
+  number: int | None = None
+
+  @property
+  def path(self) -> str:
+    """Where the song lives, for reports."""
+    return self.uri if self.number is None else f'{self.uri}#{self.number}'
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedSong:
+  """A song's MIDI, with beats and downbeat flags when a beat file gave them."""
+  pm: pretty_midi.PrettyMIDI
+  beat_times: np.ndarray | None = None
+  downbeats: np.ndarray | None = None
+
+
+def _round_robin(groups: Sequence[Sequence]) -> list:
+  """Interleaves groups: first items of each, then second items, and so on."""
+  items = itertools.chain.from_iterable(itertools.zip_longest(*groups))
+  return [item for item in items if item is not None]
+
+
+# MIDI files ------------------------------------------------------------------
+
+
+def glob_root(pattern: str) -> str:
+  """The directory part of a glob before its first wildcard."""
+  match = _WILDCARDS.search(pattern)
+  prefix = pattern if match is None else pattern[:match.start()]
+  return prefix.rsplit('/', 1)[0] if '/' in prefix else ''
+
+
+def _relative(path: str, root: str) -> str:
+  rel = path[len(root):] if root and path.startswith(root) else path
+  return rel.lstrip('/')
+
+
+def _label_keys(path: str) -> list[str]:
+  """Keys a path may be written as in a labels CSV, most specific first."""
+  path = path.replace('\\', '/').strip()
+  path = path[2:] if path.startswith('./') else path
+  base = posixpath.basename(path)
+  return [path, posixpath.splitext(path)[0], base, posixpath.splitext(base)[0]]
+
+
+def read_labels_csv(path: str, path_column: str = 'path',
+                    label_columns: str = 'label') -> dict[str, tuple[str, ...]]:
+  """Reads per-song labels from a CSV.
+
+  Args:
+    path: the CSV file.
+    path_column: column holding each song's path (relative to the glob's root,
+      with or without extension, or just the file name).
+    label_columns: comma-separated columns whose non-empty values, in that
+      order, are the song's labels.
+
+  Returns:
+    A map from every key a song may be looked up by (see `_label_keys`) to its
+    labels; a key shared by rows with different labels is left out.
+  """
+  columns = [c.strip() for c in label_columns.split(',') if c.strip()]
+  with FileSystems.open(path) as f:
+    rows = list(csv.DictReader(io.TextIOWrapper(f, encoding='utf-8-sig')))
+  missing = {path_column, *columns} - set(rows[0] if rows else ())
+  if missing:
+    raise ValueError(f'{path}: no column(s) {sorted(missing)}')
+  table, ambiguous = {}, set()
+  for row in rows:
+    labels = tuple(row[c].strip() for c in columns if row[c] and row[c].strip())
+    for key in _label_keys(row[path_column]):
+      if table.setdefault(key, labels) != labels:
+        ambiguous.add(key)
+  return {k: v for k, v in table.items() if k not in ambiguous}
+
+
+def list_midi_songs(midi_glob: str, labels: dict[str, tuple[str, ...]] | None = None,
+                    max_songs: int | None = None) -> list[SongRef]:
+  """Lists MIDI files in path order; song id = path under the glob's root
+  without extension.
+
+  Args:
+    midi_glob: a glob understood by Beam's FileSystems.
+    labels: from `read_labels_csv`; unmatched songs get no labels.
+    max_songs: keep the first files only.
+  """
+  root = glob_root(midi_glob)
+  paths = sorted(m.path for m in FileSystems.match([midi_glob])[0].metadata_list)
+  refs = []
+  for path in paths[:max_songs]:
+    rel = _relative(path, root)
+    song_labels = next((labels[k] for k in _label_keys(rel) if k in (labels or {})), ())
+    refs.append(SongRef(posixpath.splitext(rel)[0], path, song_labels))
+  return refs
+
+
+def _read_beats(midi_path: str, beat_file: str, downbeat_column: int):
+  directory, _ = FileSystems.split(midi_path)
+  path = FileSystems.join(directory, beat_file)
+  try:
+    with FileSystems.open(path) as f:
+      return quantize.read_beat_file(io.TextIOWrapper(f), downbeat_column)
+  except Exception as e:  # A missing or malformed file: one song fails.
+    raise ExtractionError('beat_file_error', f'{path}: {type(e).__name__}: {e}') from e
+
+
+def load_midi_song(ref: SongRef, beat_file: str | None = None,
+                   downbeat_column: int = 2) -> LoadedSong:
+  """Reads a MIDI file and, if `beat_file` names one, the beat file beside it.
+
+  Raises:
+    ExtractionError: 'midi_parse_error' or 'beat_file_error'.
+  """
+  try:
+    with FileSystems.open(ref.uri) as f:
+      pm = pretty_midi.PrettyMIDI(io.BytesIO(f.read()))
+  except Exception as e:  # mido/pretty_midi raise many kinds on corrupt files.
+    raise ExtractionError('midi_parse_error', f'{type(e).__name__}: {e}') from e
+  if beat_file is None:
+    return LoadedSong(pm)
+  return LoadedSong(pm, *_read_beats(ref.uri, beat_file, downbeat_column))
+
+
+# music21's folk collections ---------------------------------------------------
+
+
+def _corpus_dir() -> str:
+  from music21 import common  # Imported lazily: only this source needs it.
+  return str(common.getCorpusFilePath())
+
+
+def list_music21_folk_songs(max_songs: int | None = None,
+                            collections: Sequence[str] = FOLK_COLLECTIONS
+                            ) -> list[SongRef]:
+  """Lists the tunes of music21's bundled folk collections.
+
+  The order is deterministic and spreads any prefix over the collections and
+  over the files within each: tunes are dealt round-robin from the files of a
+  collection, then from the collections. Song id e.g.
+  'oneills1850/0001-0050#12'; the label is the collection's name.
+  """
+  corpus = _corpus_dir()
+  per_collection = []
+  for collection in collections:
+    per_file = []
+    for name in sorted(os.listdir(os.path.join(corpus, collection))):
+      if not name.endswith('.abc'):
+        continue
+      rel = f'{collection}/{name}'
+      with open(os.path.join(corpus, rel), 'rb') as f:
+        numbers = sorted({int(n) for n in _TUNE_NUMBER.findall(f.read())})
+      per_file.append([SongRef(f'{rel[:-4]}#{n}', rel, (collection,), n)
+                       for n in numbers])
+    per_collection.append(_round_robin(per_file))
+  return _round_robin(per_collection)[:max_songs]
+
+
+def _meter_of_length(quarters) -> str:
+  """The time signature whose bar lasts `quarters`, e.g. 1.75 -> '7/16'."""
+  whole = Fraction(quarters).limit_denominator(1024) / 4
+  if whole <= 0 or whole.denominator & (whole.denominator - 1):
+    raise ExtractionError('irregular_measure', f'a measure lasts {quarters} quarters')
+  return f'{whole.numerator}/{whole.denominator}'
+
+
+def _mark_irregular_measures(score) -> None:
+  """Gives every measure whose length differs from its meter its own meter.
+
+  music21 writes a pickup or a bar cut short at a repeat as plain notes under
+  the tune's meter, so the MIDI bar lines would drift from the score's. With a
+  time signature per irregular measure (as in the Nottingham MIDI files) the
+  MIDI's bars are the score's bars.
+  """
+  from music21 import meter, stream
+  if not score.recurse().getElementsByClass(meter.TimeSignature):
+    raise ExtractionError('no_time_signature', 'the tune has no meter')
+  seen = set()
+  for part in score.parts:
+    regular = None
+    restore = False
+    for measure in part.getElementsByClass(stream.Measure):
+      if measure.timeSignature is not None:
+        regular, restore = measure.timeSignature, False
+        if id(regular) in seen:
+          # music21's ABC reader may put one object in two measures, which its
+          # MIDI writer then refuses; give this measure a copy.
+          measure.timeSignature = meter.TimeSignature(regular.ratioString)
+        seen.add(id(measure.timeSignature))
+      length = measure.duration.quarterLength
+      if regular is None or length == 0:
+        continue
+      if length != regular.barDuration.quarterLength:
+        measure.timeSignature = meter.TimeSignature(_meter_of_length(length))
+        restore = True
+      elif restore:
+        measure.timeSignature = meter.TimeSignature(regular.ratioString)
+        restore = False
+
+
+def _score_to_midi(score) -> bytes:
+  """Renders a score as MIDI bytes, repeats expanded where they are well formed."""
+  from music21 import bar, midi, repeat
+  try:
+    return midi.translate.music21ObjectToMidiFile(score).writestr()
+  except repeat.ExpanderException:
+    for barline in list(score.recurse().getElementsByClass(bar.Repeat)):
+      barline.activeSite.remove(barline)
+    return midi.translate.music21ObjectToMidiFile(score).writestr()
+
+
+def load_music21_tune(ref: SongRef) -> LoadedSong:
+  """Parses one tune of an ABC file with music21 and renders it as MIDI.
+
+  Raises:
+    ExtractionError: 'music21_error' when music21 fails, or the reasons of
+      `_mark_irregular_measures`.
+  """
+  from music21 import converter
+  try:
+    # forceSource: never read or write music21's pickle cache.
+    score = converter.parse(os.path.join(_corpus_dir(), ref.uri), format='abc',
+                            number=ref.number, forceSource=True)
+    _mark_irregular_measures(score)
+    data = _score_to_midi(score)
+  except ExtractionError:
+    raise
+  except Exception as e:
+    raise ExtractionError('music21_error', f'{type(e).__name__}: {e}') from e
+  return LoadedSong(pretty_midi.PrettyMIDI(mido_object=_with_resolution(data)))
+
+
+def _with_resolution(data: bytes, ticks_per_beat: int = 480) -> mido.MidiFile:
+  """Re-times MIDI bytes at `ticks_per_beat`.
+
+  music21 writes 10080 ticks per quarter, so a long tune passes pretty_midi's
+  limit of 1e7 ticks, which it takes for a sign of corruption.
+  """
+  mf = mido.MidiFile(file=io.BytesIO(data))
+  scale = ticks_per_beat / mf.ticks_per_beat
+  for track in mf.tracks:
+    # Scale absolute times, then difference them, so rounding never accumulates.
+    ticks = np.round(np.cumsum([msg.time for msg in track]) * scale).astype(int)
+    for msg, delta in zip(track, np.diff(ticks, prepend=0).tolist()):
+      msg.time = delta
+  mf.ticks_per_beat = ticks_per_beat
+  return mf
+
+
+def load_song(ref: SongRef, source: str, beat_file: str | None = None,
+              downbeat_column: int = 2) -> LoadedSong:
+  """Loads a reference listed by the given source."""
+  if source == 'midi':
+    return load_midi_song(ref, beat_file, downbeat_column)
+  if source == 'music21_folk':
+    return load_music21_tune(ref)
+  raise ValueError(f'unknown source {source!r}; expected midi or music21_folk')

@@ -1,0 +1,38 @@
+"""Shared test setup: 8 fake CPU devices, the real check data, one small built dataset."""
+
+import os
+
+# Before jax is imported anywhere: the sharded-step tests need several devices.
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get('LSM_SHARED_DATA',
+                             os.path.join(os.path.dirname(REPO), 'shared', 'data'))
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> str:
+  """../shared/data beside the repo (or $LSM_SHARED_DATA): Nottingham, POP909, ..."""
+  if not os.path.isdir(os.path.join(SHARED_DATA, 'nottingham')):
+    pytest.fail(f'check data not found at {SHARED_DATA}: set LSM_SHARED_DATA')
+  return SHARED_DATA
+
+
+@pytest.fixture(scope='session')
+def reels_dataset(shared_data, tmp_path_factory) -> str:
+  """Nottingham reels u-z (34 tunes) through the real Beam prep: a small built dataset."""
+  if os.environ.get('LSM_DEBUG_DATASET'):
+    return os.environ['LSM_DEBUG_DATASET']
+  from data_prep import build  # pylint: disable=g-import-not-at-top
+  from configs import musicvae  # pylint: disable=g-import-not-at-top
+  cfg = musicvae.get_config('tiny').data
+  cfg.update(name='reels', source='midi', max_songs=None, valid_percent=20, test_percent=20,
+             num_shards=2, midi_glob=os.path.join(shared_data, 'nottingham', 'MIDI', 'melody',
+                                                  'reelsu-z*.mid'))
+  out = str(tmp_path_factory.mktemp('reels_dataset'))
+  build.build_dataset(cfg, out)
+  return out
