@@ -1,0 +1,1 @@
+"""Latent-space analysis: augmentations, latent directions, Variable Markov Oracle."""

@@ -1,0 +1,1 @@
+"""Rate-limited latent channels: reverse water-filling and the Berger test channel."""
