@@ -23,7 +23,7 @@ from configs import common
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variants = common.parse_arg(arg, {'small', 'tiny', 'nottingham', 'pop909'})
   config = ml_collections.ConfigDict()
-  config.data = common.data_config(max_songs=600)
+  config.data = common.data_config(max_songs=1200)
   common.run_config(config)
   config.batch_size = 128  # Global batch over all devices and processes.
 

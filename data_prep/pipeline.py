@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 import warnings
 from typing import Any, Sequence
@@ -104,8 +105,8 @@ class ProcessSong(beam.DoFn):
       self._done += 1
       if self._done % self._log_every == 0:
         rate = self._done / (time.time() - self._start)
-        logging.info('processed %d songs in this worker (%d in the dataset), '
-                     '%.1f songs/s', self._done, self._total, rate)
+        logging.info('worker %d: processed %d songs (of %d in the dataset), '
+                     '%.1f songs/s', os.getpid(), self._done, self._total, rate)
 
 
 def _first_window(windows):

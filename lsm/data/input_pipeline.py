@@ -26,9 +26,12 @@ from lsm.data import features
 from lsm.representation import melody
 
 
-def shard_files(data_dir: str, split: str, process_index: int, process_count: int) -> list[str]:
-  """The shard files of `split` that this process reads."""
-  files = sorted(tf.io.gfile.glob(os.path.join(data_dir, f'{split}-*.tfrecord*')))
+def shard_files(data_dir: str, split: str, process_index: int, process_count: int,
+                info: dict | None = None) -> list[str]:
+  """The shard files of `split` (as dataset_info.json names them) that this process reads."""
+  info = info or dataset_info.load(data_dir)
+  pattern = info['splits'][split]['file_pattern']
+  files = sorted(tf.io.gfile.glob(os.path.join(data_dir, pattern)))
   if not files:
     raise FileNotFoundError(f'no {split!r} shards in {data_dir}')
   if len(files) < process_count:
@@ -126,7 +129,8 @@ class DataSource:
     self.seed = seed
     self.shuffle_buffer = shuffle_buffer
     self.transpose_range = tuple(transpose_range)
-    self._train_files = shard_files(data_dir, 'train', jax.process_index(), jax.process_count())
+    self._train_files = shard_files(data_dir, 'train', jax.process_index(), jax.process_count(),
+                                    self.info)
     self.train_batches_per_epoch = count_batches(self._train_files, self.local_batch_size)
     if self.train_batches_per_epoch == 0:
       raise ValueError(f'{data_dir}: fewer training examples on this process than one local '
@@ -154,7 +158,7 @@ class DataSource:
   def eval_iterator(self, split: str = 'valid',
                     max_batches: int | None = None) -> Iterator[dict[str, jax.Array]]:
     """One pass over `split` in file order (drop_remainder: a partial last batch is left out)."""
-    files = shard_files(self.data_dir, split, jax.process_index(), jax.process_count())
+    files = shard_files(self.data_dir, split, jax.process_index(), jax.process_count(), self.info)
     ds = make_dataset(files, self.spec, batch_size=self.local_batch_size, keys=self.keys,
                       shuffle=False)
     # Every process must run the same number of eval steps (they are collective).

@@ -46,8 +46,8 @@ def notes_to_states(notes: Iterable[Note], num_steps: int) -> np.ndarray:
 
   At each step the highest sounding note wins (of two sounding notes of the same
   pitch, the later onset). A step holds that note's pitch if the note starts
-  there, HOLD if the same note also won the previous step, and REST otherwise.
-  In particular, when a higher note ends while a lower note that started
+  there, HOLD if the note has won every step since its onset, and REST
+  otherwise. In particular, when a higher note ends while a lower note that started
   earlier is still sounding, the lower note is NOT resumed: its remaining steps
   are REST, because the melody never heard its onset (a HOLD there would glue
   it to the higher note). Notes are clipped to [0, num_steps).

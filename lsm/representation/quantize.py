@@ -3,9 +3,10 @@
 A bar is found either from a MIDI file's own time signatures and tempo map, or
 from a sidecar beat file (beat times plus a downbeat flag, as POP909's
 beat_midi.txt). Only 4/4 bars are kept (2/2 counts: the same bar and grid
-written in half notes, as Magenta's MusicVAE data also treats it); each remembers its index among all bars
-of the piece, so that consecutive 4/4 bars can be joined into segments. Notes
-are quantized to the nearest step, steps being spaced evenly between beats.
+written in half notes, as Magenta's MusicVAE data also treats it); each
+remembers its index among all bars of the piece, so that consecutive 4/4 bars
+can be joined into segments. Notes are quantized to the nearest step, steps
+being spaced evenly between beats.
 """
 
 from __future__ import annotations
