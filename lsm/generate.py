@@ -20,6 +20,7 @@ from lsm.data import dataset_info
 from lsm.data import input_pipeline
 from lsm.representation import melody
 from lsm.representation import melody_extraction
+from lsm.representation import quantize
 
 
 def _load(config, workdir):
@@ -79,9 +80,16 @@ def encode_decode(config: ml_collections.ConfigDict, workdir: str, output_dir: s
   """Runs a whole MIDI file through the model, 2-bar clip by clip, and joins the clips."""
   model, params = _load(config, workdir)
   pm = pretty_midi.PrettyMIDI(midi_path)
+  beat_times = downbeats = None
+  if config.data.beat_file:  # The same sidecar beats the dataset was built with, if present.
+    beat_path = os.path.join(os.path.dirname(midi_path), config.data.beat_file)
+    if os.path.exists(beat_path):
+      beat_times, downbeats = quantize.read_beat_file(
+          beat_path, config.data.beat_file_downbeat_column)
   segments = melody_extraction.extract_melody_segments(
       pm, melody_track=config.data.melody_track,
-      melody_programs=tuple(config.data.melody_programs))
+      melody_programs=tuple(config.data.melody_programs),
+      beat_times=beat_times, downbeats=downbeats)
   clip_len = model.seq_len
   originals, outputs = [], []
   encode = jax.jit(model.encode)

@@ -16,7 +16,9 @@ def piano_rolls(clips: Sequence[np.ndarray], titles: Sequence[str], path: str,
                 steps_per_bar: int = 16) -> str:
   """Writes one PNG with a piano roll per clip (stacked rows); returns the path."""
   clips = [np.asarray(c) for c in clips]
-  fig, axes = plt.subplots(len(clips), 1, figsize=(max(6, 0.12 * max(map(len, clips))),
+  # 0.12 inch per step, within 6..30 inches (a whole song becomes a long thin strip).
+  width = min(30, max(6, 0.12 * max(map(len, clips))))
+  fig, axes = plt.subplots(len(clips), 1, figsize=(width,
                                                    1.8 * len(clips)), squeeze=False)
   for ax, states, title in zip(axes[:, 0], clips, titles):
     notes = melody.states_to_notes(states)
