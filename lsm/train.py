@@ -118,14 +118,26 @@ def _check_finite(metrics: dict, step: int, checkpointer: checkpoint.Checkpointe
         'config.optimizer.lr or check the data, then rerun to resume from it.')
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns final eval."""
-  tf.io.gfile.makedirs(workdir)
-  data_path = dataset_info.ensure_built(config.data)
-  exp = Experiment(config, workdir, data_path=data_path)
+def validate_run_config(config: ml_collections.ConfigDict) -> None:
+  """Fails early, naming the field, on run-loop values that cannot work."""
+  for name in ('batch_size', 'total_steps', 'log_every', 'eval_every', 'checkpoint_every',
+               'keep_checkpoints'):
+    value = config[name]
+    if not isinstance(value, int) or value <= 0:
+      raise ValueError(f'config.{name} must be a positive integer, got {value!r}')
+  if config.eval_batches is not None and config.eval_batches <= 0:
+    raise ValueError(f'config.eval_batches must be positive or None, got {config.eval_batches}')
   if config.batch_size % jax.device_count():
     raise ValueError(f'config.batch_size={config.batch_size} must be divisible by the '
                      f'{jax.device_count()} devices')
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns final eval."""
+  validate_run_config(config)
+  tf.io.gfile.makedirs(workdir)
+  data_path = dataset_info.ensure_built(config.data)
+  exp = Experiment(config, workdir, data_path=data_path)
   source = input_pipeline.DataSource(
       data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
       keys=exp.model.input_keys, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
@@ -143,6 +155,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if step:
     logging.info('Resuming from step %d (data position %s)', step, data_position)
     log.truncate_after(step)
+  if step >= config.total_steps:
+    logging.info('Checkpoint step %d >= config.total_steps=%d: nothing to train.', step,
+                 config.total_steps)
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   logging.info('Model %s: %.2fM parameters', config.model.name, n_params / 1e6)
 
@@ -192,6 +207,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       log.write(step, last_eval)
       logging.info('eval at step %d: %s', step,
                    ', '.join(f'{k}={v:.4g}' for k, v in last_eval.items()))
+      t_log = time.time()  # Keep eval time out of the next steps/s figure.
 
     # Checkpoint
     if exp.checkpointer.should_save(step) or step == config.total_steps:

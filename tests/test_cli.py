@@ -43,6 +43,13 @@ def test_bad_override_value_names_the_field(reels_dataset, tmp_path):
   assert 'batch_size' in result.stderr
 
 
+def test_bad_run_value_names_the_field(reels_dataset, tmp_path):
+  result = run_main('--config=configs/musicvae.py:tiny', f'--workdir={tmp_path}',
+                    f'--config.data.dir={reels_dataset}', '--config.log_every=0')
+  assert result.returncode != 0
+  assert 'config.log_every must be a positive integer' in result.stderr
+
+
 def test_unknown_model_names_the_field(reels_dataset, tmp_path):
   result = run_main('--config=configs/musicvae.py:tiny', f'--workdir={tmp_path}',
                     f'--config.data.dir={reels_dataset}', '--config.model.name=nope')
