@@ -221,7 +221,7 @@ class Model(base.Model):
     defaults = default_config()
     unknown = sorted(set(config.keys()) - set(defaults.keys()))
     if unknown:
-      raise ValueError(f'unknown musicvae config fields: {unknown}')
+      raise ValueError(f'unknown config.model fields for musicvae: {unknown}')
     cfg = ml_collections.ConfigDict(
         {k: config.get(k, v) for k, v in defaults.items()})
     super().__init__(config)
@@ -233,8 +233,13 @@ class Model(base.Model):
     self.beta_rate = float(cfg.beta_rate or 0.0)
     self.free_bits = float(cfg.free_bits or 0.0)
     self.scheduled_sampling_k = float(cfg.scheduled_sampling_k or 0.0)
+    for name in ('seq_len', 'num_states', 'z_dim', 'enc_hidden', 'dec_hidden', 'dec_layers'):
+      if int(cfg[name]) <= 0:
+        raise ValueError(f'config.model.{name} must be positive, got {cfg[name]}')
+    if self.scheduled_sampling_k < 0 or self.beta < 0:
+      raise ValueError('config.model.scheduled_sampling_k and config.model.beta must be >= 0')
     if cfg.kl_reduction not in ('mean', 'sum'):
-      raise ValueError(f"kl_reduction must be 'mean' or 'sum', "
+      raise ValueError(f"config.model.kl_reduction must be 'mean' or 'sum', "
                        f'got {cfg.kl_reduction!r}')
     self.kl_reduction = cfg.kl_reduction
     self.module = MusicVAE(
