@@ -17,6 +17,7 @@ import pretty_midi
 from lsm import plotting
 from lsm import train
 from lsm.data import dataset_info
+from lsm.data import features
 from lsm.data import input_pipeline
 from lsm.representation import melody
 from lsm.representation import melody_extraction
@@ -58,8 +59,8 @@ def reconstruct(config: ml_collections.ConfigDict, workdir: str, output_dir: str
   model, params = _load(config, workdir)
   path = dataset_info.data_dir(config.data)
   info = dataset_info.load(path)
-  spec = input_pipeline.features.spec_from_json(info['features'])
-  files = input_pipeline.shard_files(path, 'test', 0, 1)
+  spec = features.spec_from_json(info['features'])
+  files = input_pipeline.shard_files(path, 'test', 0, 1, info)
   ds = input_pipeline.make_dataset(files, spec, batch_size=num_clips, keys=('states',),
                                    shuffle=False)
   originals = next(ds.as_numpy_iterator())['states']
