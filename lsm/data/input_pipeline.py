@@ -132,6 +132,7 @@ class DataSource:
     self._train_files = shard_files(data_dir, 'train', jax.process_index(), jax.process_count(),
                                     self.info)
     self.train_batches_per_epoch = count_batches(self._train_files, self.local_batch_size)
+    self._eval_batches: dict[str, int] = {}
     if self.train_batches_per_epoch == 0:
       raise ValueError(f'{data_dir}: fewer training examples on this process than one local '
                        f'batch of {self.local_batch_size}; lower config.batch_size')
@@ -161,10 +162,14 @@ class DataSource:
     files = shard_files(self.data_dir, split, jax.process_index(), jax.process_count(), self.info)
     ds = make_dataset(files, self.spec, batch_size=self.local_batch_size, keys=self.keys,
                       shuffle=False)
-    # Every process must run the same number of eval steps (they are collective).
-    n = count_batches(files, self.local_batch_size)
-    if jax.process_count() > 1:
-      n = int(np.min(multihost_utils.process_allgather(np.int32(n))))
+    # Every process must run the same number of eval steps (they are collective);
+    # counted once per split, not at every evaluation.
+    if split not in self._eval_batches:
+      n = count_batches(files, self.local_batch_size)
+      if jax.process_count() > 1:
+        n = int(np.min(multihost_utils.process_allgather(np.int32(n))))
+      self._eval_batches[split] = n
+    n = self._eval_batches[split]
     n = min(n, max_batches) if max_batches else n
     ds = ds.take(n)
     for batch in ds.as_numpy_iterator():
