@@ -36,3 +36,25 @@ def reels_dataset(shared_data, tmp_path_factory) -> str:
   out = str(tmp_path_factory.mktemp('reels_dataset'))
   build.build_dataset(cfg, out)
   return out
+
+
+@pytest.fixture(scope='session')
+def _tiny_trained_once(reels_dataset, tmp_path_factory):
+  from configs import musicvae  # pylint: disable=g-import-not-at-top
+  from lsm import train  # pylint: disable=g-import-not-at-top
+  config = musicvae.get_config('tiny')
+  config.data.dir = reels_dataset
+  config.total_steps = 2
+  workdir = str(tmp_path_factory.mktemp('tiny_trained'))
+  train.train_and_evaluate(config, workdir)
+  return config, workdir
+
+
+@pytest.fixture(scope='module')
+def tiny_trained(_tiny_trained_once, tmp_path_factory):
+  """(config, workdir) of a 2-step tiny MusicVAE on the reels; each module gets its own copy."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  config, workdir = _tiny_trained_once
+  copy = str(tmp_path_factory.mktemp('tiny_trained_copy') / 'workdir')
+  shutil.copytree(workdir, copy)
+  return config.copy_and_resolve_references(), copy

@@ -6,19 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from configs import musicvae
-from lsm import train
 from lsm.tools import disentangle
 
 
 @pytest.fixture(scope='module')
-def tiny_run(reels_dataset, tmp_path_factory):
-  config = musicvae.get_config('tiny')
-  config.data.dir = reels_dataset
-  config.total_steps = 2
-  workdir = str(tmp_path_factory.mktemp('disentangle_run'))
-  train.train_and_evaluate(config, workdir)
-  return config, workdir
+def tiny_run(tiny_trained):
+  return tiny_trained
 
 
 def _check_stability(stab):
