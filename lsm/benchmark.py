@@ -25,8 +25,8 @@ flags.mark_flag_as_required('config')
 
 def main(argv):
   del argv
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_process()
   import jax  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   from lsm import train  # pylint: disable=g-import-not-at-top

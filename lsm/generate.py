@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import pretty_midi
 
 from lsm import plotting
 from lsm import train
@@ -21,7 +20,6 @@ from lsm.data import features
 from lsm.data import input_pipeline
 from lsm.representation import melody
 from lsm.representation import melody_extraction
-from lsm.representation import quantize
 
 
 def _load(config, workdir):
@@ -76,21 +74,20 @@ def reconstruct(config: ml_collections.ConfigDict, workdir: str, output_dir: str
   return _write(clips, names, output_dir)
 
 
+def melody_segments(config: ml_collections.ConfigDict,
+                    midi_path: str) -> list[melody_extraction.Segment]:
+  """The 4/4 melody segments of a MIDI file, read with the settings of config.data."""
+  return melody_extraction.segments_from_file(
+      midi_path, melody_track=config.data.melody_track,
+      melody_programs=tuple(config.data.melody_programs), beat_file=config.data.beat_file,
+      beat_file_downbeat_column=config.data.beat_file_downbeat_column)
+
+
 def encode_decode(config: ml_collections.ConfigDict, workdir: str, output_dir: str,
                   midi_path: str, temperature: float = 0.0) -> list[str]:
   """Runs a whole MIDI file through the model, 2-bar clip by clip, and joins the clips."""
   model, params = _load(config, workdir)
-  pm = pretty_midi.PrettyMIDI(midi_path)
-  beat_times = downbeats = None
-  if config.data.beat_file:  # The same sidecar beats the dataset was built with, if present.
-    beat_path = os.path.join(os.path.dirname(midi_path), config.data.beat_file)
-    if os.path.exists(beat_path):
-      beat_times, downbeats = quantize.read_beat_file(
-          beat_path, config.data.beat_file_downbeat_column)
-  segments = melody_extraction.extract_melody_segments(
-      pm, melody_track=config.data.melody_track,
-      melody_programs=tuple(config.data.melody_programs),
-      beat_times=beat_times, downbeats=downbeats)
+  segments = melody_segments(config, midi_path)
   clip_len = model.seq_len
   originals, outputs = [], []
   encode = jax.jit(model.encode)

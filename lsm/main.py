@@ -10,7 +10,6 @@ Use modes read the latest checkpoint of --workdir and write MIDI files and
 piano-roll PNGs to --output_dir (default <workdir>/<mode>).
 """
 
-import logging as std_logging
 import os
 
 from absl import app
@@ -33,20 +32,11 @@ _DISTRIBUTED = flags.DEFINE_bool(
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-class _QuietLibraries(std_logging.Filter):
-  """Drops the INFO chatter of orbax (several lines per checkpoint); keeps warnings."""
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
-  # TensorFlow only feeds data: keep it off the accelerators JAX uses.
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_process()
   import jax  # pylint: disable=g-import-not-at-top
   if _DISTRIBUTED.value:
     jax.distributed.initialize()

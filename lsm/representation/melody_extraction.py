@@ -10,6 +10,7 @@ into fixed-length windows.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Sequence
 
 import numpy as np
@@ -178,3 +179,23 @@ def cut_windows(segments: Sequence[Segment], window_bars: int = 2, hop_bars: int
           for segment in segments
           for bar, states in windows(segment.states, window_bars, hop_bars,
                                      steps_per_bar)]
+
+
+def segments_from_file(midi_path: str, *, melody_track: str | None = None,
+                       melody_programs: Sequence[int] = DEFAULT_MELODY_PROGRAMS,
+                       beat_file: str | None = None,
+                       beat_file_downbeat_column: int = 2) -> list[Segment]:
+  """`extract_melody_segments` of a MIDI file, as a dataset of these settings reads it.
+
+  `beat_file` names a sidecar beat file next to the MIDI file (POP909's
+  beat_midi.txt); it is used when it exists there, else the file's tempo map.
+  """
+  pm = pretty_midi.PrettyMIDI(midi_path)
+  beat_times = downbeats = None
+  if beat_file:
+    beat_path = os.path.join(os.path.dirname(midi_path), beat_file)
+    if os.path.exists(beat_path):
+      beat_times, downbeats = quantize.read_beat_file(beat_path, beat_file_downbeat_column)
+  return extract_melody_segments(pm, melody_track=melody_track,
+                                 melody_programs=melody_programs,
+                                 beat_times=beat_times, downbeats=downbeats)

@@ -20,7 +20,6 @@ output_dir: <workdir>/channel).
 from __future__ import annotations
 
 import json
-import logging as std_logging
 import os
 from typing import Sequence
 
@@ -48,23 +47,8 @@ def allocate(variances: np.ndarray, rate: float, allocation: str = 'greedy') -> 
 
 def query_segments(config: ml_collections.ConfigDict, midi_path: str) -> list:
   """The 4/4 melody segments of a MIDI file, extracted as the dataset and generate do."""
-  import pretty_midi  # pylint: disable=g-import-not-at-top
-  from lsm.representation import melody_extraction  # pylint: disable=g-import-not-at-top
-  from lsm.representation import quantize  # pylint: disable=g-import-not-at-top
-  pm = pretty_midi.PrettyMIDI(midi_path)
-  beat_times = downbeats = None
-  if config.data.beat_file:  # The same sidecar beats the dataset was built with, if present.
-    beat_path = os.path.join(os.path.dirname(midi_path), config.data.beat_file)
-    if os.path.exists(beat_path):
-      beat_times, downbeats = quantize.read_beat_file(
-          beat_path, config.data.beat_file_downbeat_column)
-  segments = melody_extraction.extract_melody_segments(
-      pm, melody_track=config.data.melody_track,
-      melody_programs=tuple(config.data.melody_programs),
-      beat_times=beat_times, downbeats=downbeats)
-  if not segments:
-    raise ValueError(f'no 4/4 melody segment found in {midi_path}')
-  return segments
+  from lsm import generate  # pylint: disable=g-import-not-at-top
+  return generate.melody_segments(config, midi_path)
 
 
 def cut_clips(segments: Sequence, clip_len: int) -> tuple[np.ndarray, list[int]]:
@@ -455,19 +439,11 @@ def _define_flags():
   return cf.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 
 
-class _QuietLibraries(std_logging.Filter):
-  """Drops orbax's INFO chatter; keeps warnings."""
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')  # TF only reads data.
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_process()
   f = flags.FLAGS
   result = run(_CONFIG.value, f.workdir, f.input_midi, [float(r) for r in f.rates],
                f.allocation, f.num_clips, f.split, f.num_draws, f.num_thresholds, f.seed,

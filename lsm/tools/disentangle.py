@@ -15,7 +15,6 @@ across seeds and across the two halves of each subset. Writes
 from __future__ import annotations
 
 import json
-import logging as std_logging
 import os
 from typing import Sequence
 
@@ -281,19 +280,11 @@ def _define_flags():
   return cf.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 
 
-class _QuietLibraries(std_logging.Filter):
-  """Drops orbax's INFO chatter; keeps warnings."""
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')  # TF only reads data.
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_process()
   f = flags.FLAGS
   result = run(_CONFIG.value, f.workdir, f.num_clips, [int(s) for s in f.seeds], f.split,
                f.threshold, f.top_k_pitch, f.top_k_rhythm, f.batch_size, f.output_dir)

@@ -24,7 +24,6 @@ Writes to <output_dir> (default <workdir>/knobs).
 from __future__ import annotations
 
 import json
-import logging as std_logging
 import os
 from typing import Callable, Sequence
 
@@ -274,22 +273,8 @@ class Codec:
 
 def midi_segments(config: ml_collections.ConfigDict, midi_path: str) -> tuple[list, float]:
   """(states of each 4/4 melody segment, qpm of the first), read as the dataset was built."""
-  import pretty_midi  # pylint: disable=g-import-not-at-top
-  from lsm.representation import melody_extraction  # pylint: disable=g-import-not-at-top
-  from lsm.representation import quantize  # pylint: disable=g-import-not-at-top
-  pm = pretty_midi.PrettyMIDI(midi_path)
-  beat_times = downbeats = None
-  if config.data.beat_file:  # Same sidecar beats as the dataset, as in generate.encode_decode.
-    beat_path = os.path.join(os.path.dirname(midi_path), config.data.beat_file)
-    if os.path.exists(beat_path):
-      beat_times, downbeats = quantize.read_beat_file(
-          beat_path, config.data.beat_file_downbeat_column)
-  segments = melody_extraction.extract_melody_segments(
-      pm, melody_track=config.data.melody_track,
-      melody_programs=tuple(config.data.melody_programs),
-      beat_times=beat_times, downbeats=downbeats)
-  if not segments:
-    raise ValueError(f'{midi_path}: no 4/4 melody found')
+  from lsm import generate  # pylint: disable=g-import-not-at-top
+  segments = generate.melody_segments(config, midi_path)
   return [np.asarray(s.states, np.int32) for s in segments], float(segments[0].qpm)
 
 
@@ -526,19 +511,11 @@ def _define_flags():
   return cf.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 
 
-class _QuietLibraries(std_logging.Filter):
-  """Drops orbax's INFO chatter; keeps warnings."""
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')  # TF only reads data.
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_process()
   f = flags.FLAGS
   config = _CONFIG.value
   if f.action in ('apply', 'grid') and not f.input_midi:
