@@ -24,9 +24,8 @@ flags.mark_flag_as_required('config')
 
 
 def main(argv):
-  del argv
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_process()
+  cli.setup_process(argv)
   import jax  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   from lsm import train  # pylint: disable=g-import-not-at-top

@@ -12,8 +12,12 @@ class _QuietLibraries(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
 
 
-def setup_process() -> None:
-  """Quiet library logs, and keep TensorFlow (it only feeds data) off the accelerators."""
+def setup_process(argv) -> None:
+  """Rejects stray arguments, quiets library logs, and keeps TensorFlow (it only
+  feeds data) off the accelerators."""
+  if len(argv) > 1:
+    from absl import app  # pylint: disable=g-import-not-at-top
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(_QuietLibraries())
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')

@@ -94,8 +94,7 @@ def encode_decode(config: ml_collections.ConfigDict, workdir: str, output_dir: s
   decode = jax.jit(model.decode, static_argnames='greedy')
   for segment in segments:
     states = np.asarray(segment.states)
-    pad = (-len(states)) % clip_len  # Pad the last clip with rests, cut after decoding.
-    clips = np.concatenate([states, np.full(pad, melody.REST, states.dtype)]).reshape(-1, clip_len)
+    clips = melody_extraction.to_clips(states, clip_len)
     mu, _ = encode(params, jnp.asarray(clips))
     out = np.asarray(decode(params, mu, jax.random.key(config.seed),
                             temperature=max(temperature, 1e-6), greedy=temperature == 0))

@@ -33,10 +33,8 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_process()
+  cli.setup_process(argv)
   import jax  # pylint: disable=g-import-not-at-top
   if _DISTRIBUTED.value:
     jax.distributed.initialize()

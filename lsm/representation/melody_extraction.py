@@ -181,6 +181,16 @@ def cut_windows(segments: Sequence[Segment], window_bars: int = 2, hop_bars: int
                                      steps_per_bar)]
 
 
+def to_clips(states: np.ndarray, clip_len: int) -> np.ndarray:
+  """Cuts a melody into [C, clip_len] clips, padding the last with rests.
+
+  The caller cuts the padding off again after decoding (len(states) steps).
+  """
+  states = np.asarray(states, np.int32)
+  pad = (-len(states)) % clip_len
+  return np.concatenate([states, np.full(pad, melody.REST, np.int32)]).reshape(-1, clip_len)
+
+
 def segments_from_file(midi_path: str, *, melody_track: str | None = None,
                        melody_programs: Sequence[int] = DEFAULT_MELODY_PROGRAMS,
                        beat_file: str | None = None,

@@ -54,14 +54,9 @@ def query_segments(config: ml_collections.ConfigDict, midi_path: str) -> list:
 def cut_clips(segments: Sequence, clip_len: int) -> tuple[np.ndarray, list[int]]:
   """Clips [C, clip_len] of every segment in order (each segment's last clip padded
   with rests), and the segment lengths in steps, to undo the cut with join_clips."""
-  from lsm.representation import melody  # pylint: disable=g-import-not-at-top
-  clips, lengths = [], []
-  for segment in segments:
-    states = np.asarray(segment.states)
-    pad = (-len(states)) % clip_len
-    clips.append(np.concatenate([states, np.full(pad, melody.REST, states.dtype)])
-                 .reshape(-1, clip_len))
-    lengths.append(len(states))
+  from lsm.representation import melody_extraction  # pylint: disable=g-import-not-at-top
+  clips = [melody_extraction.to_clips(s.states, clip_len) for s in segments]
+  lengths = [len(s.states) for s in segments]
   return np.concatenate(clips).astype(np.int32), lengths
 
 
@@ -440,10 +435,8 @@ def _define_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_process()
+  cli.setup_process(argv)
   f = flags.FLAGS
   result = run(_CONFIG.value, f.workdir, f.input_midi, [float(r) for r in f.rates],
                f.allocation, f.num_clips, f.split, f.num_draws, f.num_thresholds, f.seed,

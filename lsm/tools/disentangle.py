@@ -281,10 +281,8 @@ def _define_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_process()
+  cli.setup_process(argv)
   f = flags.FLAGS
   result = run(_CONFIG.value, f.workdir, f.num_clips, [int(s) for s in f.seeds], f.split,
                f.threshold, f.top_k_pitch, f.top_k_rhythm, f.batch_size, f.output_dir)

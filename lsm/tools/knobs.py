@@ -35,6 +35,7 @@ import numpy as np
 
 from lsm.analysis import interpolation
 from lsm.representation import melody
+from lsm.representation import melody_extraction
 
 DIM_SETS = ('pitch', 'rhythm', 'rest', 'random')
 METRICS = ('mean_pitch_change', 'onset_jaccard', 'density_change', 'contour_agreement')
@@ -278,12 +279,6 @@ def midi_segments(config: ml_collections.ConfigDict, midi_path: str) -> tuple[li
   return [np.asarray(s.states, np.int32) for s in segments], float(segments[0].qpm)
 
 
-def _to_clips(states: np.ndarray, clip_len: int) -> np.ndarray:
-  # Pad the last clip with rests; the caller cuts the padding after decoding.
-  pad = (-len(states)) % clip_len
-  return np.concatenate([states, np.full(pad, melody.REST, np.int32)]).reshape(-1, clip_len)
-
-
 def _write_midi(states, path: str, qpm: float) -> str:
   melody.states_to_pretty_midi(np.asarray(states), qpm=qpm).write(path)
   return path
@@ -302,7 +297,7 @@ def apply_knob(codec: Codec, segments: Sequence[np.ndarray], dims: Sequence[int]
   """
   outputs = []
   for states in segments:
-    mu = codec.encode(_to_clips(states, codec.seq_len))
+    mu = codec.encode(melody_extraction.to_clips(states, codec.seq_len))
     out = codec.decode(move(mu, dims, signs, amount))
     outputs.append(out.reshape(-1)[:len(states)])
   return np.concatenate(segments), np.concatenate(outputs)
@@ -389,7 +384,7 @@ def run_grid(config: ml_collections.ConfigDict, workdir: str, source_midi: str,
   firsts, qpm = [], None
   for path in (source_midi, target_midi):
     segments, seg_qpm = midi_segments(config, path)
-    firsts.append(_to_clips(segments[0], codec.seq_len)[0])
+    firsts.append(melody_extraction.to_clips(segments[0], codec.seq_len)[0])
     qpm = qpm or seg_qpm  # The source's tempo for every cell.
   z_source, z_target = codec.encode(np.stack(firsts))
   codes = grid_codes(z_source, z_target, selection, rows, cols)
@@ -512,10 +507,8 @@ def _define_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_process()
+  cli.setup_process(argv)
   f = flags.FLAGS
   config = _CONFIG.value
   if f.action in ('apply', 'grid') and not f.input_midi:
