@@ -1,4 +1,4 @@
-r"""Builds a melody dataset: TFRecord shards plus dataset_info.json.
+r"""Builds a dataset: TFRecord shards plus dataset_info.json.
 
 The default dataset (no flags) is a sample of the folk tunes bundled with
 music21, so a new user needs no download:
@@ -12,6 +12,11 @@ Any MIDI collection, with labels from a CSV and beats from a sidecar file:
       --beat_file=beat_midi.txt --output_dir=/tmp/lsm_data/pop909 \
       -- --direct_num_workers=0 --direct_running_mode=multi_processing
 
+The data block of an experiment config, with any field overridden:
+
+  python -m data_prep.build --config=configs/musicvae.py:nottingham \
+      --config.data.window_bars=4 --output_dir=/tmp/lsm_data/nott4
+
 Flags this module does not define (or everything after `--`) are Beam pipeline
 options, e.g. `--runner=DataflowRunner --project=P --region=R
 --temp_location=gs://B/tmp --setup_file=./setup.py` (Dataflow workers need
@@ -23,6 +28,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging as std_logging
+import sys
 import time
 from typing import Any
 
@@ -34,7 +40,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 import ml_collections
 from ml_collections import config_dict
+from ml_collections import config_flags
 
+from data_prep import extractors
 from data_prep import pipeline
 from data_prep import sources
 from lsm.data import features
@@ -50,13 +58,12 @@ def default_data_config() -> ml_collections.ConfigDict:
   """Every field of a data config, with its default."""
   c = ml_collections.ConfigDict()
   c.name = 'music21_folk'             # Dataset name, recorded in dataset_info.json.
-  c.source = 'music21_folk'           # 'music21_folk' or 'midi'.
+  c.source = 'music21_folk'           # A name in sources.SOURCES, e.g. 'midi'.
+  c.representation = 'melody'         # A module in data_prep/extractors/.
   c.midi_glob = config_dict.placeholder(str)      # midi: files, e.g. 'data/*/*.mid'.
   c.labels_csv = config_dict.placeholder(str)     # midi: optional per-song labels.
   c.labels_path_column = 'path'       # CSV column matched against the song's path.
   c.labels_columns = 'label'          # Comma-separated CSV columns giving labels.
-  c.melody_track = config_dict.placeholder(str)   # Melody track name, e.g. 'MELODY'.
-  c.melody_programs = (0, 31)         # Else: highest note of these GM programs.
   c.beat_file = config_dict.placeholder(str)      # Beat file next to each MIDI.
   c.beat_file_downbeat_column = 2     # Its column flagging 4/4 downbeats.
   c.max_songs = FOLK_MAX_SONGS        # First songs only; None or 0: all.
@@ -76,8 +83,10 @@ def complete_config(data_config: ml_collections.ConfigDict | dict | None
   for key, value in dict(data_config or {}).items():
     # Fields of other consumers (e.g. the input pipeline's) are kept, unused.
     config[key] = tuple(value) if isinstance(value, list) else value
-  if config.source not in ('midi', 'music21_folk'):
-    raise ValueError(f'source must be midi or music21_folk, got {config.source!r}')
+  sources.check_source(config.source)
+  for key, value in extractors.get(config.representation).DEFAULTS.items():
+    if key not in config:
+      config[key] = tuple(value) if isinstance(value, list) else value
   if config.source == 'midi' and not config.midi_glob:
     raise ValueError('source=midi needs midi_glob')
   if config.steps_per_bar % 4:
@@ -85,17 +94,6 @@ def complete_config(data_config: ml_collections.ConfigDict | dict | None
   if not 0 <= config.valid_percent + config.test_percent < 100:
     raise ValueError('valid_percent + test_percent must lie in [0, 100)')
   return config
-
-
-def _list_songs(config: ml_collections.ConfigDict) -> list[sources.SongRef]:
-  max_songs = config.max_songs if config.max_songs and config.max_songs > 0 else None
-  if config.source == 'music21_folk':
-    return sources.list_music21_folk_songs(max_songs)
-  labels = None
-  if config.labels_csv:
-    labels = sources.read_labels_csv(config.labels_csv, config.labels_path_column,
-                                     config.labels_columns)
-  return sources.list_midi_songs(config.midi_glob, labels, max_songs)
 
 
 def _num_shards(config: ml_collections.ConfigDict) -> dict[str, int]:
@@ -145,7 +143,7 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
   settings = _jsonable(config.to_dict())
 
   # List songs.
-  refs = _list_songs(config)
+  refs = sources.list_songs(config)
   if not refs:
     raise ValueError(f'no songs found for source={config.source!r} '
                      f'midi_glob={config.midi_glob!r}')
@@ -164,13 +162,12 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
   # Assemble dataset_info.json from the counts the pipeline wrote.
   counts = pipeline.read_counts(output_dir)
   FileSystems.delete([FileSystems.join(output_dir, pipeline.COUNTS_FILE)])
-  window_steps = config.window_bars * config.steps_per_bar
   info = {
       'name': config.name,
       'source': config.source,
-      'representation': 'melody130',
-      'window_steps': window_steps,
-      'features': features.spec_to_json(features.melody_spec(window_steps)),
+      'representation': config.representation,
+      'window_steps': config.window_bars * config.steps_per_bar,
+      'features': features.spec_to_json(extractors.get(config.representation).spec(settings)),
       'splits': {split: {
           'windows': counts.get('windows', {}).get(split, 0),
           'windows_before_dedup': counts.get('windows_before_dedup', {}).get(split, 0),
@@ -204,8 +201,12 @@ def _define_flags() -> None:
   fields = default_data_config()
   flags.DEFINE_string('output_dir', None, 'Where the dataset goes.', required=True)
   flags.DEFINE_string('name', None, f'Dataset name (default {fields.name!r}).')
-  flags.DEFINE_enum('source', None, ['midi', 'music21_folk'],
-                    f'Song source (default {fields.source!r}).')
+  config_flags.DEFINE_config_file(
+      'config', None, 'Experiment config whose `data` block is the base (flags below and '
+      '--config.data.<field> override it).', lock_config=False)
+  flags.DEFINE_string('source', None, f'Song source (default {fields.source!r}).')
+  flags.DEFINE_string('representation', None,
+                      f'Extractor in data_prep/extractors (default {fields.representation!r}).')
   flags.DEFINE_string('midi_glob', None, 'midi: glob of MIDI files.')
   flags.DEFINE_string('labels_csv', None, 'midi: CSV of per-song labels.')
   flags.DEFINE_string('labels_path_column', None, 'CSV column with song paths.')
@@ -226,10 +227,10 @@ def _define_flags() -> None:
 def main(argv: list[str]) -> None:
   std_logging.getLogger().setLevel(std_logging.INFO)  # Beam logs through it.
   flag_values = flags.FLAGS
-  overrides = {}
-  for key in default_data_config():
-    value = flag_values[key].value if key in flag_values else None
-    if value is not None:
+  overrides = dict(flag_values.config.data) if flag_values.config else {}
+  for key in flag_values.get_key_flags_for_module(sys.modules[__name__]):
+    key, value = key.name, key.value
+    if key not in ('config', 'output_dir') and value is not None:
       overrides[key] = tuple(int(v) for v in value) if key == 'melody_programs' else value
   # absl keeps the `--` separator, after which Beam's parser would ignore all.
   pipeline_args = [arg for arg in argv[1:] if arg != '--']

@@ -1,6 +1,7 @@
-"""The Beam pipeline: song references in, TFRecord shards of melody windows out.
+"""The Beam pipeline: song references in, TFRecord shards of examples out.
 
-  song refs -> load + extract + window (failures to a tagged side output)
+  song refs -> load + extract (data_prep/extractors/<representation>.py;
+               failures to a tagged side output)
             -> split by song hash -> de-duplicate per split -> TFRecords
   counts (windows, songs, skipped reasons) -> one JSON-lines file
   skipped songs -> skipped_files.tsv
@@ -20,8 +21,10 @@ import warnings
 from typing import Any, Sequence
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from data_prep import extractors
 from data_prep import sources
 from lsm.data import features
 from lsm.representation import melody_extraction
@@ -53,8 +56,8 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 class ProcessSong(beam.DoFn):
-  """Loads a song and yields its windows; yields (path, reason, message) to
-  the SKIPPED output instead when the song gives no window, for any reason."""
+  """Loads a song and yields its examples; yields (path, reason, message) to
+  the SKIPPED output instead when the song gives none, for any reason."""
 
   def __init__(self, settings: dict[str, Any], total: int, log_every: int = 100):
     self._settings = settings
@@ -67,19 +70,13 @@ class ProcessSong(beam.DoFn):
     self._parsed = beam.metrics.Metrics.counter('lsm', 'songs_processed')
     self._windows = beam.metrics.Metrics.counter('lsm', 'windows_extracted')
 
-  def _windows_of(self, ref: sources.SongRef) -> list[melody_extraction.Segment]:
+  def _examples_of(self, ref: sources.SongRef) -> list[dict[str, Any]]:
     s = self._settings
-    song = sources.load_song(ref, s['source'], s['beat_file'], s['beat_file_downbeat_column'])
-    segments = melody_extraction.extract_melody_segments(
-        song.pm, melody_track=s['melody_track'], melody_programs=s['melody_programs'],
-        beat_times=song.beat_times, downbeats=song.downbeats,
-        steps_per_beat=s['steps_per_bar'] // 4)
-    windows = melody_extraction.cut_windows(
-        segments, s['window_bars'], s['hop_bars'], s['steps_per_bar'])
-    if not windows:
-      raise melody_extraction.ExtractionError(
-          'no_windows', f'{len(segments)} segment(s) but no window with notes')
-    return windows
+    song = sources.load_song(ref, s)
+    examples = extractors.get(s['representation']).extract(song, s)
+    if not examples:
+      raise melody_extraction.ExtractionError('no_windows', 'the song gave no example')
+    return examples
 
   def process(self, ref: sources.SongRef):
     try:
@@ -87,7 +84,7 @@ class ProcessSong(beam.DoFn):
       # warnings-as-errors filter those warnings would fail the song.
       with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        windows = self._windows_of(ref)
+        examples = self._examples_of(ref)
     except melody_extraction.ExtractionError as e:
       yield beam.pvalue.TaggedOutput(SKIPPED, (ref.path, e.reason, _one_line(e)))
     except Exception as e:  # One bad file must never stop the pipeline.
@@ -96,10 +93,9 @@ class ProcessSong(beam.DoFn):
     else:
       split = split_of(ref.song_id, self._settings['valid_percent'],
                        self._settings['test_percent'])
-      self._windows.inc(len(windows))
-      for window in windows:
-        yield {'split': split, 'song_id': ref.song_id, 'start_bar': window.start_bar,
-               'qpm': window.qpm, 'states': window.states, 'labels': ref.labels}
+      self._windows.inc(len(examples))
+      for example in examples:
+        yield dict(example, split=split, song_id=ref.song_id, labels=list(ref.labels))
     finally:
       self._parsed.inc()
       self._done += 1
@@ -114,11 +110,12 @@ def _first_window(windows):
   return min(windows, key=lambda w: (w['song_id'], w['start_bar']))
 
 
-def _encode(window: dict[str, Any], spec: features.Spec) -> bytes:
-  return features.encode_example(spec, {
-      'states': window['states'], 'song_id': window['song_id'],
-      'start_bar': window['start_bar'], 'qpm': window['qpm'],
-      'labels': list(window['labels'])})
+def _encode(example: dict[str, Any], spec: features.Spec) -> bytes:
+  return features.encode_example(spec, {k: example[k] for k in spec})
+
+
+def _dedup_key(example: dict[str, Any], keys: Sequence[str]) -> bytes:
+  return b'|'.join(np.ascontiguousarray(example[k]).tobytes() for k in keys)
 
 
 def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[str, Any],
@@ -128,13 +125,14 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
   Args:
     root: the pipeline.
     refs: songs to process.
-    settings: the data config as a dict (see build.default_data_config).
+    settings: the data config as a dict (see build.default_data_config),
+      completed with the extractor's DEFAULTS.
     output_dir: where shards, skipped_files.tsv and the counts file go.
     num_shards: shards per split.
     log_every: a worker logs progress every this many songs.
   """
-  window_steps = settings['window_bars'] * settings['steps_per_bar']
-  spec = features.melody_spec(window_steps)
+  extractor = extractors.get(settings['representation'])
+  spec = extractor.spec(settings)
 
   # Extract windows; failed songs go to a side output.
   results = (
@@ -172,7 +170,7 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
       lambda w, n: SPLITS.index(w['split']), len(SPLITS))
   for split, part in zip(SPLITS, parts):
     unique = (part
-              | f'KeyByStates_{split}' >> beam.Map(lambda w: (w['states'].tobytes(), w))
+              | f'KeyByStates_{split}' >> beam.Map(lambda w: (_dedup_key(w, extractor.DEDUP_KEYS), w))
               | f'Dedup_{split}' >> beam.CombinePerKey(_first_window)
               | f'Unique_{split}' >> beam.Values())
     counts.append(unique

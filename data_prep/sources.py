@@ -322,11 +322,50 @@ def _with_resolution(data: bytes, ticks_per_beat: int = 480) -> mido.MidiFile:
   return mf
 
 
-def load_song(ref: SongRef, source: str, beat_file: str | None = None,
-              downbeat_column: int = 2) -> LoadedSong:
-  """Loads a reference listed by the given source."""
-  if source == 'midi':
-    return load_midi_song(ref, beat_file, downbeat_column)
-  if source == 'music21_folk':
-    return load_music21_tune(ref)
-  raise ValueError(f'unknown source {source!r}; expected midi or music21_folk')
+# The registry ------------------------------------------------------------------
+
+
+def _list_midi(config) -> list[SongRef]:
+  if not config.get('midi_glob'):
+    raise ValueError('source=midi needs config.data.midi_glob')
+  labels = None
+  if config.get('labels_csv'):
+    labels = read_labels_csv(config['labels_csv'], config['labels_path_column'],
+                             config['labels_columns'])
+  return list_midi_songs(config['midi_glob'], labels, _max_songs(config))
+
+
+def _load_midi(ref: SongRef, settings) -> LoadedSong:
+  return load_midi_song(ref, settings.get('beat_file'), settings.get('beat_file_downbeat_column', 2))
+
+
+def _max_songs(config) -> int | None:
+  max_songs = config.get('max_songs')
+  return max_songs if max_songs and max_songs > 0 else None
+
+
+# name -> (list(data_config) -> [SongRef], load(ref, settings) -> LoadedSong).
+# A new source is one entry here (its listing must be cheap: the slow parse
+# belongs in the loader, which runs on the workers).
+SOURCES = {
+    'midi': (_list_midi, _load_midi),
+    'music21_folk': (lambda config: list_music21_folk_songs(_max_songs(config)),
+                     lambda ref, settings: load_music21_tune(ref)),
+}
+
+
+def check_source(name: str) -> None:
+  if name not in SOURCES:
+    raise ValueError(f'unknown data source {name!r}; choose from {sorted(SOURCES)}')
+
+
+def list_songs(config) -> list[SongRef]:
+  """The songs a data config names (config.source and its fields)."""
+  check_source(config['source'])
+  return SOURCES[config['source']][0](config)
+
+
+def load_song(ref: SongRef, settings) -> LoadedSong:
+  """Loads a reference listed by the source `settings['source']`."""
+  check_source(settings['source'])
+  return SOURCES[settings['source']][1](ref, settings)

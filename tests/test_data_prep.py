@@ -79,7 +79,7 @@ def test_tfrecords_match_info_and_split_by_song(nottingham_builds):
   tmp, info, _ = nottingham_builds
   output_dir = tmp / 'out_dirty'
   assert json.loads((output_dir / build.INFO_FILE).read_text()) == info
-  assert info['window_steps'] == 32 and info['representation'] == 'melody130'
+  assert info['window_steps'] == 32 and info['representation'] == 'melody'
   assert info['features'] == features.spec_to_json(features.melody_spec(32))
   songs = {}
   for split in pipeline.SPLITS:
