@@ -73,7 +73,7 @@ class ProcessSong(beam.DoFn):
   def _examples_of(self, ref: sources.SongRef) -> list[dict[str, Any]]:
     s = self._settings
     song = sources.load_song(ref, s)
-    examples = extractors.get(s['representation']).extract(song, s)
+    examples = extractors.get(s['representation']).extract(song, ref, s)
     if not examples:
       raise melody_extraction.ExtractionError('no_windows', 'the song gave no example')
     return examples

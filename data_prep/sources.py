@@ -127,25 +127,38 @@ def read_labels_csv(path: str, path_column: str = 'path',
   return {k: v for k, v in table.items() if k not in ambiguous}
 
 
+def split_list(value: str) -> list[str]:
+  """'a, b' -> ['a', 'b']: config fields that may name several globs or files."""
+  return [v.strip() for v in value.split(',') if v.strip()]
+
+
 def list_midi_songs(midi_glob: str, labels: dict[str, tuple[str, ...]] | None = None,
                     max_songs: int | None = None) -> list[SongRef]:
   """Lists MIDI files in path order; song id = path under the glob's root
   without extension.
 
   Args:
-    midi_glob: a glob understood by Beam's FileSystems.
+    midi_glob: a glob understood by Beam's FileSystems, or several separated
+      by commas (e.g. a labelled and an unlabelled corpus in one dataset); with
+      several, song ids are prefixed by each glob root's last directory name so
+      that two corpora cannot collide.
     labels: from `read_labels_csv`; unmatched songs get no labels.
-    max_songs: keep the first files only.
+    max_songs: keep the first files only (over all globs, in order).
   """
   labels = labels or {}
-  root = glob_root(midi_glob)
-  paths = sorted(m.path for m in FileSystems.match([midi_glob])[0].metadata_list)
+  globs = split_list(midi_glob)
   refs = []
-  for path in paths[:max_songs]:
-    rel = _relative(path, root)
-    song_labels = next((labels[k] for k in _label_keys(rel) if k in labels), ())
-    refs.append(SongRef(posixpath.splitext(rel)[0], path, song_labels))
-  return refs
+  for pattern in globs:
+    root = glob_root(pattern)
+    prefix = posixpath.basename(root.rstrip('/')) + '/' if len(globs) > 1 else ''
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if not paths:
+      raise ValueError(f'midi_glob {pattern!r} matches no file')
+    for path in paths:
+      rel = _relative(path, root)
+      song_labels = next((labels[k] for k in _label_keys(rel) if k in labels), ())
+      refs.append(SongRef(prefix + posixpath.splitext(rel)[0], path, song_labels))
+  return refs[:max_songs]
 
 
 def _read_beats(midi_path: str, beat_file: str, downbeat_column: int):
@@ -329,9 +342,11 @@ def _list_midi(config) -> list[SongRef]:
   if not config.get('midi_glob'):
     raise ValueError('source=midi needs config.data.midi_glob')
   labels = None
-  if config.get('labels_csv'):
-    labels = read_labels_csv(config['labels_csv'], config['labels_path_column'],
-                             config['labels_columns'])
+  if config.get('labels_csv'):  # One CSV, or several separated by commas.
+    labels = {}
+    for csv_path in split_list(config['labels_csv']):
+      labels.update(read_labels_csv(csv_path, config['labels_path_column'],
+                                    config['labels_columns']))
   return list_midi_songs(config['midi_glob'], labels, _max_songs(config))
 
 

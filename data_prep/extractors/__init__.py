@@ -6,9 +6,9 @@
       The feature spec of its examples. It must include 'song_id' (bytes),
       'labels' (bytes, variable length) and 'start_bar' (int64); the pipeline
       fills song_id and labels, the extractor everything else.
-  extract(song: sources.LoadedSong, settings) -> list[dict]
+  extract(song: sources.LoadedSong, ref: sources.SongRef, settings) -> list[dict]
       The examples of one song (feature name -> value, without song_id and
-      labels). Raises melody_extraction.ExtractionError(reason, message) when
+      labels; ref.labels and ref.song_id are there for features derived from them). Raises melody_extraction.ExtractionError(reason, message) when
       the song gives none, so that the pipeline can count the reason.
   DEDUP_KEYS: tuple[str, ...]
       Features whose bytes identify duplicate examples within a split.

@@ -18,7 +18,7 @@ def spec(settings: dict[str, Any]) -> features.Spec:
   return features.melody_spec(settings['window_bars'] * settings['steps_per_bar'])
 
 
-def extract(song, settings: dict[str, Any]) -> list[dict[str, Any]]:
+def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
   segments = melody_extraction.extract_melody_segments(
       song.pm, melody_track=settings['melody_track'],
       melody_programs=settings['melody_programs'], beat_times=song.beat_times,
