@@ -37,6 +37,7 @@ from absl import flags
 from absl import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 import ml_collections
 from ml_collections import config_dict
@@ -104,6 +105,16 @@ def _num_shards(config: ml_collections.ConfigDict) -> dict[str, int]:
           'test': scaled(config.test_percent)}
 
 
+def _lsm_counters(result) -> dict[str, int]:
+  """Committed (or, where a runner has none, attempted) 'lsm' counters, summed over steps."""
+  totals: dict[str, int] = {}
+  query = result.metrics().query(MetricsFilter().with_namespace('lsm'))
+  for counter in query['counters']:
+    value = counter.committed if counter.committed is not None else counter.attempted
+    totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+  return dict(sorted(totals.items()))
+
+
 def _jsonable(value: Any) -> Any:
   if isinstance(value, dict):
     return {k: _jsonable(v) for k, v in value.items()}
@@ -155,9 +166,11 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
 
   # Run the pipeline.
   num_shards = _num_shards(config)
-  with beam.Pipeline(options=PipelineOptions(_with_default_runner(pipeline_args))) as root:
-    pipeline.build(root, refs, settings, output_dir, num_shards,
-                   log_every=max(50, len(refs) // 20))
+  root = beam.Pipeline(options=PipelineOptions(_with_default_runner(pipeline_args)))
+  pipeline.build(root, refs, settings, output_dir, num_shards,
+                 log_every=max(50, len(refs) // 20))
+  result = root.run()
+  result.wait_until_finish()
 
   # Assemble dataset_info.json from the counts the pipeline wrote.
   counts = pipeline.read_counts(output_dir)
@@ -177,6 +190,9 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
           'file_pattern': pipeline.shard_pattern(split, num_shards[split]),
       } for split in pipeline.SPLITS},
       'skipped': dict(sorted(counts.get('skipped', {}).items())),
+      # Beam counters of namespace 'lsm' (songs processed, and what extractors
+      # count inside songs, e.g. segments dropped by each filter).
+      'counters': _lsm_counters(result),
       'num_files': len(refs),
       'labelled_files': labelled,
       'settings': settings,

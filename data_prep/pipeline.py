@@ -91,7 +91,8 @@ class ProcessSong(beam.DoFn):
       yield beam.pvalue.TaggedOutput(
           SKIPPED, (ref.path, 'error', _one_line(f'{type(e).__name__}: {e}')))
     else:
-      split = split_of(ref.song_id, self._settings['valid_percent'],
+      # Songs of one group (e.g. the phrases of a VGMIDI piece) share a split.
+      split = split_of(ref.group or ref.song_id, self._settings['valid_percent'],
                        self._settings['test_percent'])
       self._windows.inc(len(examples))
       for example in examples:

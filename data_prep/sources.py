@@ -48,11 +48,15 @@ class SongRef:
       corpus directory, which differs between machines.
     labels: per-song labels.
     number: (music21_folk) the tune's 'X:' number within the ABC file.
+    group: songs that must share a split (e.g. the phrases of one VGMIDI
+      piece, from a labels CSV's group column); None: the song alone. The
+      split should hash `group or song_id` (data_prep/pipeline.split_of).
   """
   song_id: str
   uri: str
   labels: tuple[str, ...] = ()
   number: int | None = None
+  group: str | None = None
 
   @property
   def path(self) -> str:
@@ -127,13 +131,50 @@ def read_labels_csv(path: str, path_column: str = 'path',
   return {k: v for k, v in table.items() if k not in ambiguous}
 
 
+_PHRASE_NUMBER = re.compile(r'_\d+$')
+
+
+def _group_keys(path: str) -> list[str]:
+  """`_label_keys`, then the file's 'phrase stem': its name without extension
+  and without a trailing '_<number>' (VGMIDI's 'Piece_Name_3.mid')."""
+  stem = posixpath.splitext(posixpath.basename(path.replace('\\', '/').strip()))[0]
+  return _label_keys(path) + ['phrase-stem:' + _PHRASE_NUMBER.sub('', stem)]
+
+
+def read_groups_csv(path: str, path_column: str, group_column: str) -> dict[str, str]:
+  """Reads each song's group (e.g. VGMIDI's piece 'id' of a phrase) from a CSV.
+
+  A file absent from the CSV joins the group of the files whose names differ
+  from its own only by a trailing '_<number>' (the unlabelled phrases of a
+  labelled VGMIDI piece), if that group is unique.
+
+  Returns:
+    A map from every key a song may be looked up by (see `_group_keys`) to its
+    group; keys with an empty group, or shared by rows of different groups, are
+    left out.
+  """
+  with FileSystems.open(path) as f:
+    rows = list(csv.DictReader(io.TextIOWrapper(f, encoding='utf-8-sig')))
+  missing = {path_column, group_column} - set(rows[0] if rows else ())
+  if missing:
+    raise ValueError(f'{path}: no column(s) {sorted(missing)}')
+  table, ambiguous = {}, set()
+  for row in rows:
+    group = (row[group_column] or '').strip()
+    for key in _group_keys(row[path_column]) if group else ():
+      if table.setdefault(key, group) != group:
+        ambiguous.add(key)
+  return {k: v for k, v in table.items() if k not in ambiguous}
+
+
 def split_list(value: str) -> list[str]:
   """'a, b' -> ['a', 'b']: config fields that may name several globs or files."""
   return [v.strip() for v in value.split(',') if v.strip()]
 
 
 def list_midi_songs(midi_glob: str, labels: dict[str, tuple[str, ...]] | None = None,
-                    max_songs: int | None = None) -> list[SongRef]:
+                    max_songs: int | None = None,
+                    groups: dict[str, str] | None = None) -> list[SongRef]:
   """Lists MIDI files in path order; song id = path under the glob's root
   without extension.
 
@@ -144,8 +185,10 @@ def list_midi_songs(midi_glob: str, labels: dict[str, tuple[str, ...]] | None = 
       that two corpora cannot collide.
     labels: from `read_labels_csv`; unmatched songs get no labels.
     max_songs: keep the first files only (over all globs, in order).
+    groups: from `read_groups_csv`; a matched song's group gets the same
+      prefix as its song id.
   """
-  labels = labels or {}
+  labels, groups = labels or {}, groups or {}
   globs = split_list(midi_glob)
   refs = []
   for pattern in globs:
@@ -157,7 +200,9 @@ def list_midi_songs(midi_glob: str, labels: dict[str, tuple[str, ...]] | None = 
     for path in paths:
       rel = _relative(path, root)
       song_labels = next((labels[k] for k in _label_keys(rel) if k in labels), ())
-      refs.append(SongRef(prefix + posixpath.splitext(rel)[0], path, song_labels))
+      group = next((prefix + groups[k] for k in _group_keys(rel) if k in groups), None)
+      refs.append(SongRef(prefix + posixpath.splitext(rel)[0], path, song_labels,
+                          group=group))
   return refs[:max_songs]
 
 
@@ -172,8 +217,16 @@ def _read_beats(midi_path: str, beat_file: str, downbeat_column: int):
 
 
 def load_midi_song(ref: SongRef, beat_file: str | None = None,
-                   downbeat_column: int = 2) -> LoadedSong:
+                   downbeat_column: int = 2, beat_file_optional: bool = False) -> LoadedSong:
   """Reads a MIDI file and, if `beat_file` names one, the beat file beside it.
+
+  Args:
+    ref: the song.
+    beat_file: name of the sidecar beat file, or None.
+    downbeat_column: its column of 4/4 downbeat flags.
+    beat_file_optional: a song without the sidecar file takes its bars from
+      the MIDI's tempo map (a corpus mixing POP909 with files that have no
+      beat file); a sidecar that exists but cannot be read still fails.
 
   Raises:
     ExtractionError: 'midi_parse_error' or 'beat_file_error'.
@@ -184,6 +237,9 @@ def load_midi_song(ref: SongRef, beat_file: str | None = None,
   except Exception as e:  # mido/pretty_midi raise many kinds on corrupt files.
     raise ExtractionError('midi_parse_error', f'{type(e).__name__}: {e}') from e
   if beat_file is None:
+    return LoadedSong(pm)
+  if beat_file_optional and not FileSystems.exists(
+      FileSystems.join(FileSystems.split(ref.uri)[0], beat_file)):
     return LoadedSong(pm)
   return LoadedSong(pm, *_read_beats(ref.uri, beat_file, downbeat_column))
 
@@ -341,22 +397,33 @@ def _with_resolution(data: bytes, ticks_per_beat: int = 480) -> mido.MidiFile:
 def _list_midi(config) -> list[SongRef]:
   if not config.get('midi_glob'):
     raise ValueError('source=midi needs config.data.midi_glob')
-  labels = None
+  labels, groups = None, None
   if config.get('labels_csv'):  # One CSV, or several separated by commas.
     labels = {}
     for csv_path in split_list(config['labels_csv']):
       labels.update(read_labels_csv(csv_path, config['labels_path_column'],
                                     config['labels_columns']))
-  return list_midi_songs(config['midi_glob'], labels, _max_songs(config))
+    if config.get('labels_group_column'):  # e.g. VGMIDI's piece 'id' of a phrase.
+      groups = {}
+      for csv_path in split_list(config['labels_csv']):
+        groups.update(read_groups_csv(csv_path, config['labels_path_column'],
+                                      config['labels_group_column']))
+  return list_midi_songs(config['midi_glob'], labels, _max_songs(config), groups)
 
 
 def _load_midi(ref: SongRef, settings) -> LoadedSong:
-  return load_midi_song(ref, settings.get('beat_file'), settings.get('beat_file_downbeat_column', 2))
+  return load_midi_song(ref, settings.get('beat_file'), settings.get('beat_file_downbeat_column', 2),
+                        bool(settings.get('beat_file_optional')))
 
 
 def _max_songs(config) -> int | None:
   max_songs = config.get('max_songs')
   return max_songs if max_songs and max_songs > 0 else None
+
+
+def _music21_scores():
+  from data_prep import music21_scores  # Imported lazily: it imports this module.
+  return music21_scores
 
 
 # name -> (list(data_config) -> [SongRef], load(ref, settings) -> LoadedSong).
@@ -366,6 +433,8 @@ SOURCES = {
     'midi': (_list_midi, _load_midi),
     'music21_folk': (lambda config: list_music21_folk_songs(_max_songs(config)),
                      lambda ref, settings: load_music21_tune(ref)),
+    'music21_scores': (lambda config: _music21_scores().list_scores(max_songs=_max_songs(config)),
+                       lambda ref, settings: _music21_scores().load_score(ref)),
 }
 
 

@@ -40,13 +40,25 @@ def shard_files(data_dir: str, split: str, process_index: int, process_count: in
   return files[process_index::process_count]
 
 
-def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int) -> tf.Tensor:
+def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int,
+                     mask: tf.Tensor | None = None) -> tf.Tensor:
   """Transposes onset states by a uniform k in [low, high], clipped to stay in 0..127.
 
   The range is narrowed per example so that no pitch leaves the MIDI range:
   every window remains a valid melody instead of being wrapped or dropped.
+
+  Args:
+    states: one example's states, any shape: [steps] (melody) or
+      [tracks, steps] (multitrack).
+    seed: stateless seed of this example.
+    low, high: the range of k.
+    mask: optional, broadcastable against `states` ([tracks, 1] for
+      multitrack): only onsets where it is nonzero move, all by the same k
+      (drum tracks hold note numbers, not pitches, and stay put).
   """
   is_onset = states < melody.HOLD
+  if mask is not None:
+    is_onset &= tf.cast(mask, tf.bool)
   big = tf.constant(1 << 20, states.dtype)
   lo_pitch = tf.reduce_min(tf.where(is_onset, states, big))
   hi_pitch = tf.reduce_max(tf.where(is_onset, states, -big))
@@ -59,11 +71,21 @@ def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int) ->
   return tf.where(is_onset, states + k, states)
 
 
+# Feature transposed at input time, and the feature saying which of its rows may
+# move (multitrack: 0 for drum tracks, written by data_prep/extractors/multitrack.py).
+TRANSPOSED = {'states': None, 'tracks': 'transpose_mask'}
+
+
 def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
                  keys: Sequence[str], shuffle: bool, seed: int = 0, epoch: int = 0,
                  shuffle_buffer: int = 10_000,
                  transpose_range: tuple[int, int] = (0, 0)) -> tf.data.Dataset:
-  """One epoch of batches (drop_remainder) of the given shard files."""
+  """One epoch of batches (drop_remainder) of the given shard files.
+
+  With a `transpose_range` other than (0, 0), every example's 'states' (melody)
+  or the pitched rows of its 'tracks' (multitrack; rows whose 'transpose_mask'
+  is 0, the drum tracks, stay put) move by one random k (`random_transpose`).
+  """
   parse = features.make_parser(spec)
   # Plain arithmetic (not hash()) so every process and every run agrees.
   epoch_seed = seed * 1_000_003 + epoch * 2
@@ -72,18 +94,26 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
     files_ds = files_ds.shuffle(len(files), seed=epoch_seed)
   ds = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.map(lambda s: {k: v for k, v in parse(s).items() if k in keys},
+  transposed = {k: m for k, m in TRANSPOSED.items() if k in keys}
+  if tuple(transpose_range) == (0, 0):
+    transposed = {}
+  # A transposition mask is read even when the model does not ask for it.
+  masks = {m for m in transposed.values() if m is not None and m in spec}
+  ds = ds.map(lambda s: {k: v for k, v in parse(s).items() if k in keys or k in masks},
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   if shuffle:
     ds = ds.shuffle(shuffle_buffer, seed=epoch_seed + 1)
-  if tuple(transpose_range) != (0, 0) and 'states' in keys:
+  if transposed:
     low, high = transpose_range
 
     def transpose(index, ex):
       ex = dict(ex)
-      ex['states'] = random_transpose(ex['states'], tf.stack([seed * 100_003 + epoch, index]),
-                                      low, high)
-      return ex
+      example_seed = tf.stack([seed * 100_003 + epoch, index])
+      for key, mask_key in transposed.items():
+        # Without a mask feature every row is pitched.
+        mask = ex[mask_key][:, None] if mask_key in masks else None
+        ex[key] = random_transpose(ex[key], example_seed, low, high, mask)
+      return {k: v for k, v in ex.items() if k in keys}
     ds = ds.enumerate().map(transpose, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
   def cast(ex):  # int64 on disk, int32 on device.

@@ -103,6 +103,31 @@ def _legato(notes: list[pretty_midi.Note]) -> list[pretty_midi.Note]:
   return out
 
 
+def four_four_runs(pm: pretty_midi.PrettyMIDI,
+                   beat_times: Sequence[float] | None = None,
+                   downbeats: Sequence[bool] | None = None) -> list[list[quantize.Bar]]:
+  """The runs of consecutive 4/4 bars of a piece (see `extract_melody_segments`).
+
+  Raises:
+    ExtractionError: 'no_4_4_bars'.
+  """
+  if beat_times is None:
+    bars = quantize.bars_from_pretty_midi(pm)
+  else:
+    if downbeats is None or len(downbeats) != len(beat_times):
+      raise ValueError('beat_times needs one downbeat flag per beat')
+    bars = quantize.bars_from_beats(beat_times, downbeats)
+  if not bars:
+    raise ExtractionError('no_4_4_bars', 'the piece has no 4/4 bar')
+  return quantize.segments(bars)
+
+
+def run_qpm(run: Sequence[quantize.Bar]) -> float:
+  """Mean tempo of a run of 4/4 bars, quarter notes per minute."""
+  seconds = run[-1].end - run[0].beats[0]
+  return 60.0 * quantize.BEATS_PER_BAR * len(run) / seconds
+
+
 def extract_melody_segments(
     pm: pretty_midi.PrettyMIDI, *, melody_track: str | None = None,
     melody_programs: Sequence[int] = DEFAULT_MELODY_PROGRAMS,
@@ -129,24 +154,14 @@ def extract_melody_segments(
       'no_notes_in_4_4_bars'.
   """
   notes = melody_notes(pm, melody_track, melody_programs)
-  if beat_times is None:
-    bars = quantize.bars_from_pretty_midi(pm)
-  else:
-    if downbeats is None or len(downbeats) != len(beat_times):
-      raise ValueError('beat_times needs one downbeat flag per beat')
-    bars = quantize.bars_from_beats(beat_times, downbeats)
-  if not bars:
-    raise ExtractionError('no_4_4_bars', 'the piece has no 4/4 bar')
   out = []
-  for run in quantize.segments(bars):
+  for run in four_four_runs(pm, beat_times, downbeats):
     quantized = quantize.quantize_notes(notes, run, steps_per_beat)
     if not quantized:
       continue
     states = melody.notes_to_states(
         quantized, len(run) * quantize.BEATS_PER_BAR * steps_per_beat)
-    seconds = run[-1].end - run[0].beats[0]
-    out.append(Segment(states, run[0].index,
-                       60.0 * quantize.BEATS_PER_BAR * len(run) / seconds))
+    out.append(Segment(states, run[0].index, run_qpm(run)))
   if not out:
     raise ExtractionError('no_notes_in_4_4_bars', 'no melody note starts in a 4/4 bar')
   return out
