@@ -3,16 +3,24 @@ r"""Query-based generation through a rate-limited Berger channel (dubnov, sectio
   python -m lsm.tools.channel --config=configs/musicvae.py:small,nottingham \
       --workdir=/tmp/nott --input_midi=query.mid --rates=0,8,16,32,64,128,256
 
+The dubnov frame VAE (rates in bits per one-bar frame, as in the paper):
+
+  python -m lsm.tools.channel --config=configs/qbdi.py:nottingham \
+      --workdir=/tmp/qbdi_nott --input_midi=query.mid --rates=0,50,100,200,400,800
+
 Estimates the per-dim posterior variances of the model's latent space (mean
 exp(logvar) over `num_clips` clips of a dataset split), and for every rate R
-(bits per 2-bar clip) shares R bits among the dims by reverse water-filling.
-The query's melody is cut into 2-bar clips as lsm.generate.encode_decode does;
-each clip is encoded (mu_e, var_e), sampled (z_e), sent through the Berger
-channel with those bits (z_d) and decoded greedily. Per rate it writes the
-decoded song as MIDI, and measures the latent distortion ||z_d - z_e||^2
-against the distortion-rate function, the decoded song's step agreement with
-the query, and the VMO information rate of the sequence of z_d frames (paper
-figs 5-6). Writes <output_dir>/channel.json, query_R<rate>.mid, piano_roll.png,
+(bits per clip) shares R bits among the dims by reverse water-filling. The
+query is read as the dataset was built (config.data.representation: the
+melody, 2-bar clips, for musicvae; every note, one-bar frames, for frame_vae;
+see lsm/tools/clip_io.py) and cut into clips as lsm.generate.encode_decode
+does; each clip is encoded (mu_e, var_e), sampled (z_e), sent through the
+Berger channel with those bits (z_d) and decoded greedily. Per rate it writes
+the decoded song as MIDI, and measures the latent distortion ||z_d - z_e||^2
+against the distortion-rate function, the decoded song's agreement with the
+query (equal steps for melodies, Jaccard of sounding cells for frames), and
+the VMO information rate of the sequence of z_d vectors (paper figs 5-6).
+Writes <output_dir>/channel.json, query_R<rate>.mid, piano_roll.png,
 distortion_vs_rate.png, ir_vs_rate.png and ir_vs_threshold.png (default
 output_dir: <workdir>/channel).
 """
@@ -31,6 +39,7 @@ import numpy as np
 
 from lsm.analysis import vmo
 from lsm.channel import waterfilling
+from lsm.tools import clip_io
 
 ALLOCATIONS = ('greedy', 'continuous')
 FIGURES = ('piano_roll.png', 'distortion_vs_rate.png', 'ir_vs_rate.png', 'ir_vs_threshold.png')
@@ -46,29 +55,21 @@ def allocate(variances: np.ndarray, rate: float, allocation: str = 'greedy') -> 
 
 
 def query_segments(config: ml_collections.ConfigDict, midi_path: str) -> list:
-  """The 4/4 melody segments of a MIDI file, extracted as the dataset and generate do."""
-  from lsm import generate  # pylint: disable=g-import-not-at-top
-  return generate.melody_segments(config, midi_path)
+  """The 4/4 segments of a MIDI file (melody or frames), extracted as the dataset was."""
+  return clip_io.for_config(config).read(config, midi_path)
 
 
-def cut_clips(segments: Sequence, clip_len: int) -> tuple[np.ndarray, list[int]]:
-  """Clips [C, clip_len] of every segment in order (each segment's last clip padded
-  with rests), and the segment lengths in steps, to undo the cut with join_clips."""
-  from lsm.representation import melody_extraction  # pylint: disable=g-import-not-at-top
-  clips = [melody_extraction.to_clips(s.states, clip_len) for s in segments]
-  lengths = [len(s.states) for s in segments]
-  return np.concatenate(clips).astype(np.int32), lengths
+def cut_clips(segments: Sequence, clip_len: int,
+              rep: clip_io.Representation | None = None) -> tuple[np.ndarray, list[int]]:
+  """Clips [C, clip_len, ...] of every segment in order (each segment's last clip padded
+  with silence), and the segment lengths in steps, to undo the cut with join_clips.
+  `rep` defaults to the representation of the segments (melody or frames)."""
+  rep = rep or clip_io.for_segment(segments[0])
+  clips, lengths = clip_io.cut_clips(rep, segments, clip_len)
+  return clips.astype(np.int32), lengths
 
 
-def join_clips(clips: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
-  """Inverse of cut_clips: each segment's clips joined and unpadded, segments concatenated."""
-  clip_len = clips.shape[1]
-  out, start = [], 0
-  for length in lengths:
-    n = -(-length // clip_len)
-    out.append(clips[start:start + n].reshape(-1)[:length])
-    start += n
-  return np.concatenate(out)
+join_clips = clip_io.join_clips
 
 
 def _load(config: ml_collections.ConfigDict, workdir: str):
@@ -191,6 +192,13 @@ def analyse(model, params, variances: np.ndarray, clips: np.ndarray, rates: Sequ
           'per_rate': per_rate}
 
 
+def _rate_unit(result: dict) -> str:
+  """'bits per 2-bar clip' (melodies) or 'bits per 1-bar frame' (frames), for axis labels."""
+  settings = result['settings']
+  unit = 'frame' if settings.get('representation') == 'frames' else 'clip'
+  return f"bits per {settings['clip_len'] / 16:g}-bar {unit}"
+
+
 def _plot_distortion(result: dict, path: str) -> str:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
@@ -206,7 +214,7 @@ def _plot_distortion(result: dict, path: str) -> str:
   ax.plot(rates, [r['theory_dataset'] for r in rows], ':', color='tab:red', marker='+',
           label='theory, dataset variances')
   ax.set_yscale('log')
-  ax.set_xlabel('rate R (bits per 2-bar clip)')
+  ax.set_xlabel(f'rate R ({_rate_unit(result)})')
   ax.set_ylabel('latent distortion per clip')
   ax.set_title(f"{result['settings']['allocation']} water-filling", loc='left', fontsize=10)
   ax.legend(fontsize=7)
@@ -226,7 +234,7 @@ def _plot_ir_vs_rate(result: dict, path: str) -> str:
           label='decoder latents z_d')
   ax.axhline(result['input_ir']['best_total_ir'], color='k', ls='--',
              label='query mu_e')
-  ax.set_xlabel('rate R (bits per 2-bar clip)')
+  ax.set_xlabel(f'rate R ({_rate_unit(result)})')
   ax.set_ylabel('best total IR (bits), VMO cosine')
   ax.legend(fontsize=8)
   fig.tight_layout()
@@ -260,21 +268,24 @@ def _rate_name(rate: float) -> str:
   return f'R{rate:g}'.replace('.', 'p')
 
 
-def write_report(result: dict, original: np.ndarray, qpm: float, output_dir: str) -> list[str]:
-  """Writes the MIDI files, channel.json and the figures; returns their paths."""
-  from lsm import plotting  # pylint: disable=g-import-not-at-top
-  from lsm.representation import melody  # pylint: disable=g-import-not-at-top
+def write_report(result: dict, original: np.ndarray, qpm: float, output_dir: str,
+                 rep: clip_io.Representation | None = None) -> list[str]:
+  """Writes the MIDI files, channel.json and the figures; returns their paths.
+
+  `rep` (default: melodies) renders the songs as MIDI and piano rolls.
+  """
+  rep = rep or clip_io.get('melody')
   os.makedirs(output_dir, exist_ok=True)
   paths = []
   songs = [('input', original)] + [(_rate_name(r['rate']), r['_song']) for r in result['per_rate']]
-  for name, states in songs:
+  for name, song in songs:
     path = os.path.join(output_dir, f'query_{name}.mid')
-    melody.states_to_pretty_midi(np.asarray(states), qpm=qpm).write(path)
+    rep.to_midi(np.asarray(song), qpm).write(path)
     paths.append(path)
   titles = ['input'] + [f"R = {r['rate']:g} bits, agreement {r['agreement']:.3f}"
                         for r in result['per_rate']]
   paths += [
-      plotting.piano_rolls([s for _, s in songs], titles, os.path.join(output_dir, FIGURES[0])),
+      rep.plot([s for _, s in songs], titles, os.path.join(output_dir, FIGURES[0])),
       _plot_distortion(result, os.path.join(output_dir, FIGURES[1])),
       _plot_ir_vs_rate(result, os.path.join(output_dir, FIGURES[2])),
       _plot_ir_vs_threshold(result, os.path.join(output_dir, FIGURES[3])),
@@ -309,7 +320,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
     config: experiment config (its data section locates the dataset).
     workdir: training directory holding the checkpoints.
     input_midi: the query MIDI file.
-    rates: bits per 2-bar clip, >= 0 (integers for the greedy allocation).
+    rates: bits per clip (per 2-bar clip for musicvae, per one-bar frame for
+      frame_vae), >= 0 (integers for the greedy allocation).
     allocation: 'greedy' or 'continuous' reverse water-filling.
     num_clips: clips of `split` for the dataset variances.
     split: dataset split for the variances.
@@ -325,21 +337,24 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
     decoded from mu_e) and per rate '_song', '_z_e', '_z_d', '_decoded'.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from lsm.tools import disentangle  # pylint: disable=g-import-not-at-top
   if allocation not in ALLOCATIONS:
     raise ValueError(f'allocation must be one of {ALLOCATIONS}, got {allocation!r}')
   rates = [float(r) for r in rates]
   if any(r < 0 for r in rates):
     raise ValueError(f'rates must be >= 0, got {rates}')
   model, params, step = _load(config, workdir)
+  rep = clip_io.for_config(config)
+  if rep.feature not in model.input_keys:
+    raise ValueError(f'config.data.representation={rep.name!r} gives {rep.feature!r}, but '
+                     f'config.model.name={config.model.name!r} reads {model.input_keys}')
   encode = jax.jit(model.encode)
-  pool = disentangle.load_clips(config, split)
+  pool = clip_io.load_clips(config, split, rep.feature)
   variances, used = dataset_variances(lambda s: encode(params, s), pool, num_clips, seed,
                                       batch_size)
   logging.info('Checkpoint step %d; variances from %d %s clips', step, used, split)
 
   segments = query_segments(config, input_midi)
-  clips, lengths = cut_clips(segments, model.seq_len)
+  clips, lengths = cut_clips(segments, model.seq_len, rep)
   original = join_clips(clips, lengths)
   core = analyse(model, params, variances, clips, rates, allocation, num_draws, seed)
   mu_song = join_clips(core['mu_decoded'], lengths)
@@ -357,8 +372,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
         'measured_stderr': row['measured_stderr'],
         'theory_query': row['theory_query'],
         'theory_dataset': row['theory_dataset'],
-        'agreement': float(np.mean(song == original)),
-        'agreement_with_mu_decoding': float(np.mean(song == mu_song)),
+        'agreement': rep.agreement(original, song),
+        'agreement_with_mu_decoding': rep.agreement(mu_song, song),
         'ir': information_rate_summary(row['z_d'], thresholds),
         '_song': song, '_z_e': row['z_e'], '_z_d': row['z_d'], '_decoded': row['decoded'],
     })
@@ -369,7 +384,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
       'rates': rates,
       'per_rate': per_rate,
       'input_ir': information_rate_summary(core['mu_e'], thresholds),
-      'mu_decoding_agreement': float(np.mean(mu_song == original)),
+      'mu_decoding_agreement': rep.agreement(original, mu_song),
       'thresholds': thresholds,
       'dataset_variances': variances,
       'query_mean_variances': core['var_e'].mean(axis=0),
@@ -380,6 +395,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
           'seed': seed, 'z_dim': int(variances.size), 'clip_len': int(model.seq_len),
           'query_segments': len(segments), 'query_clips': int(len(clips)),
           'query_steps': int(len(original)), 'ir_metric': 'cosine',
+          'representation': rep.name, 'agreement': rep.agreement_name,
       },
       '_original': original,
       '_mu_decoded': mu_song,
@@ -387,7 +403,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
       '_var_e': core['var_e'],
   }
   result['files'] = write_report(result, original, float(segments[0].qpm),
-                                 output_dir or os.path.join(workdir, 'channel'))
+                                 output_dir or os.path.join(workdir, 'channel'), rep)
   return result
 
 
@@ -421,7 +437,7 @@ def _define_flags():
   flags.DEFINE_string('workdir', None, 'Training directory holding the checkpoints.')
   flags.DEFINE_string('input_midi', None, 'The query MIDI file.')
   flags.DEFINE_list('rates', ['0', '8', '16', '32', '64', '128', '256'],
-                    'Bits per 2-bar clip.')
+                    'Bits per clip (2-bar clip for musicvae, one-bar frame for frame_vae).')
   flags.DEFINE_enum('allocation', 'greedy', ALLOCATIONS, 'Reverse water-filling version.')
   flags.DEFINE_integer('num_clips', 2000, 'Dataset clips for the posterior variances.')
   flags.DEFINE_string('split', 'train', 'Dataset split for the posterior variances.')

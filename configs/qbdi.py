@@ -1,0 +1,75 @@
+r"""dubnov: the frame VAE of query-based generation (MLP on one-bar 16 x 156 piano rolls).
+
+Train (builds the embedded music21 folk dataset as frames first if needed):
+  python -m lsm.main --config=configs/qbdi.py --workdir=/tmp/qbdi
+
+Variants, combined with commas after a colon (big_vision style):
+  :tiny        32-unit model, a handful of steps (tests, smoke runs).
+  :nottingham  Nottingham melody + chords (MIDI/*.mid) from ../shared/data
+               (or $LSM_SHARED_DATA): the polyphonic texture the frames are for.
+e.g. python -m lsm.main --config=configs/qbdi.py:nottingham --workdir=/tmp/qbdi_nott
+Then the Berger channel and IR on a query (rates in bits per one-bar frame):
+  python -m lsm.tools.channel --config=configs/qbdi.py:nottingham --workdir=/tmp/qbdi_nott \
+      --input_midi=query.mid --rates=0,50,100,200,400,800
+
+Any field can be overridden: --config.batch_size=64 --config.model.hidden=256
+"""
+
+import os
+
+import ml_collections
+
+from configs import common
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variants = common.parse_arg(arg, {'tiny', 'nottingham'})
+  config = ml_collections.ConfigDict()
+  config.data = common.data_config(
+      name='music21_folk_frames',  # Not the melody dataset: another representation.
+      representation='frames',  # data_prep/extractors/frames.py: 16 x 156 piano rolls.
+      max_songs=1200,  # Tunes of the embedded folk collections (as configs/musicvae.py).
+      window_bars=1,  # One bar per example: the model's frame...
+      hop_bars=1,  # ...every bar.
+      frame_programs=None,  # GM program range whose notes count; None: every non-drum.
+  )
+  common.run_config(config, total_steps=20_000, log_every=100, eval_every=1_000,
+                    checkpoint_every=1_000)
+  config.batch_size = 128  # Global batch over all devices and processes.
+
+  config.model = ml_collections.ConfigDict(dict(
+      name='frame_vae',  # lsm/models/frame_vae.py
+      seq_len=16,  # Steps per frame: one 4/4 bar of 16ths (= window_bars * steps_per_bar).
+      num_cells=156,  # 78 pitches (24..101) x {play, articulate}.
+      hidden=500,  # Hidden units (paper: 500).
+      enc_layers=1,  # Hidden layers of the encoder (paper: one)...
+      dec_layers=1,  # ...and of the decoder.
+      z_dim=500,  # Latent size (paper: 500).
+      activation='relu',  # Hidden activation (the paper does not say).
+      beta=1.0,  # KL weight: the plain ELBO (paper)...
+      kl_reduction='sum',  # ...whose KL is of the whole latent, summed over dims.
+      dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
+  ))
+
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adam',
+      lr=1e-3,  # Initial learning rate...
+      lr_decay=0.9999,  # ...times this per step...
+      lr_min=1e-5,  # ...down to this floor.
+      clip_norm=1.0,  # Global gradient-norm clip.
+  ))
+
+  if 'tiny' in variants:
+    config.model.update(hidden=32, z_dim=8)
+    config.batch_size = 16
+    config.total_steps = 4
+    config.log_every = 2
+    config.eval_every = 4
+    config.checkpoint_every = 2
+    config.eval_batches = 2
+    config.data.shuffle_buffer = 256
+  if 'nottingham' in variants:
+    config.data.update(name='nottingham_frames', source='midi', max_songs=None,
+                       midi_glob=os.path.join(common.SHARED_DATA, 'nottingham', 'MIDI',
+                                              '*.mid'))
+  return config
