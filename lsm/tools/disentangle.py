@@ -30,21 +30,9 @@ FIGURES = ('fig2_pca_variance.png', 'fig3_pitch_deltas.png', 'fig4_rhythm_deltas
 
 
 def load_clips(config: ml_collections.ConfigDict, split: str) -> np.ndarray:
-  """Every clip of `split` in the config's dataset, in file order: int32 [N, T]."""
-  from lsm.data import dataset_info  # pylint: disable=g-import-not-at-top
-  from lsm.data import features  # pylint: disable=g-import-not-at-top
-  from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
-  path = dataset_info.data_dir(config.data)
-  info = dataset_info.load(path)
-  spec = features.spec_from_json(info['features'])
-  files = input_pipeline.shard_files(path, split, 0, 1, info=info)
-  # Batches of one and then unbatched: make_dataset drops remainders, we want every clip.
-  ds = input_pipeline.make_dataset(files, spec, batch_size=1, keys=('states',), shuffle=False)
-  ds = ds.unbatch().batch(4096)
-  clips = [ex['states'] for ex in ds.as_numpy_iterator()]
-  if not clips:
-    raise ValueError(f'split {split!r} of {path} holds no clips')
-  return np.concatenate(clips).astype(np.int32)
+  """Every melody clip of `split` in the config's dataset, in file order: int32 [N, T]."""
+  from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
+  return clip_io.load_clips(config, split, 'states')
 
 
 def make_encoder(config: ml_collections.ConfigDict, workdir: str):
