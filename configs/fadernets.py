@@ -1,0 +1,119 @@
+r"""tan2020: Music FaderNets (GM-VAE by default) and its baselines, paper sizes.
+
+Train (builds the embedded music21-scores dataset first if needed):
+  python -m lsm.main --config=configs/fadernets.py --workdir=/tmp/fadernets
+
+Variants, combined with commas after a colon (big_vision style):
+  model  :gmvae (default) FaderNets GM-VAE   lsm/models/fadernets_gmvae.py
+         :vae     FaderNets, vanilla VAE     lsm/models/fadernets.py
+         :pati    Pati & Lerch               lsm/models/pati.py
+         :cvae    conditional VAE            lsm/models/cvae.py
+         :fader   Fader Networks             lsm/models/fader_networks.py
+         :glsr    GLSR-VAE                   lsm/models/glsr.py
+  size   :small   256-unit model for bounded CPU runs (minutes to an hour).
+         :tiny    16-unit model, a handful of steps (tests, smoke runs).
+  data   :vgmidi  VGMIDI phrases (arousal labels) + POP909 PIANO tracks (unlabelled),
+                  from ../shared/data (or $LSM_SHARED_DATA); default: music21's
+                  bundled scores with the composer as a stand-in label
+                  (configs/fadernets_data.py).
+e.g. python -m lsm.main --config=configs/fadernets.py:pati,small,vgmidi --workdir=/tmp/pati
+
+Any field can be overridden: --config.model.beta=0.1 --config.data.labelled_fraction=0.01
+"""
+
+import ml_collections
+
+from configs import common
+
+MODELS = {
+    'gmvae': 'fadernets_gmvae',
+    'vae': 'fadernets',
+    'pati': 'pati',
+    'cvae': 'cvae',
+    'fader': 'fader_networks',
+    'glsr': 'glsr',
+}
+
+
+def _data_block(vgmidi: bool) -> ml_collections.ConfigDict:
+  # Imported here: the data block's module belongs to the data side of issue 4.
+  from configs import fadernets_data  # pylint: disable=g-import-not-at-top
+  return fadernets_data.vgmidi_pop909_data() if vgmidi else fadernets_data.default_data()
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variants = common.parse_arg(arg, set(MODELS) | {'small', 'tiny', 'vgmidi'})
+  chosen = [v for v in variants if v in MODELS]
+  if len(chosen) > 1:
+    raise ValueError(f'choose one model variant, got {sorted(chosen)}')
+  model_name = MODELS[chosen[0]] if chosen else MODELS['gmvae']
+
+  config = ml_collections.ConfigDict()
+  config.data = _data_block('vgmidi' in variants)
+  common.run_config(config)
+  config.batch_size = 128  # Paper: 128.
+
+  config.model = ml_collections.ConfigDict(dict(
+      name=model_name,
+      vocab_size=342,  # PAD, EOS, 88 note-on, 88 note-off, 100 time-shifts, 64 velocities.
+      max_tokens=config.data.max_tokens,  # Tokens per segment (paper: 100).
+      num_keys=24,  # Key one-hot given to the token decoder.
+      seq_steps=16,  # Steps of the rhythm / note-count sequences.
+      enc_hidden=512,  # Paper: all hidden sizes 512.
+      dec_hidden=512,
+      dec_layers=2,  # Global token decoder layers.
+      attr_hidden=512,  # Attribute sub-decoders.
+      z_dim=128,  # Per latent subspace (paper: 128).
+      beta=0.2,  # KL weight: 0 for beta_hold_steps, then linear to beta
+      beta_hold_steps=1_000,  # over beta_anneal_steps (paper: 1,000 and 10,000).
+      beta_anneal_steps=10_000,
+      attr_weight=1.0,  # Attribute sub-decoder NLL weight.
+      reg_weight=1.0,  # Pati regulariser weight.
+      reg_delta=1.0,  # tanh(delta * D_z) (paper: 1).
+      rhythm_dim=0,  # Fader dim of rhythm density (in z_rhythm, or z).
+      note_dim=0 if model_name.startswith('fadernets') else 1,  # ...of note density.
+      scheduled_sampling_k=2_000.0,  # Inverse-sigmoid teacher forcing; None: always.
+      dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
+  ))
+  if model_name == 'fadernets_gmvae':
+    # K = number of label classes (arousal low/high; composers in the default data).
+    config.model.num_clusters = max(len(config.data.label_classes), 2)
+    config.model.prior_logvar = -2.0  # Fixed component variance e^-2 (paper).
+  if model_name == 'fader_networks':
+    config.model.update(dis_bins=8, dis_ranges=((0.0, 1.0), (0.0, 6.0)), dis_hidden=512,
+                        dis_lr=1e-3, adv_weight=1.0, adv_anneal_steps=10_000)
+  if model_name == 'glsr':
+    config.model.geo_weight = 1.0  # Weight of the geodesic term.
+
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adam',
+      lr=1e-3,  # Paper: Adam, 1e-3, constant.
+      lr_decay=1.0,
+      lr_min=0.0,
+      clip_norm=1.0,  # Global gradient-norm clip (not in the paper; keeps GRUs stable).
+  ))
+
+  if 'small' in variants:
+    config.model.update(enc_hidden=256, dec_hidden=256, attr_hidden=128, z_dim=64,
+                        beta_hold_steps=200, beta_anneal_steps=2_000)
+    if model_name == 'fader_networks':
+      config.model.update(dis_hidden=128, adv_anneal_steps=2_000)
+    config.batch_size = 64
+    config.total_steps = 3_000
+    config.log_every = 50
+    config.eval_every = 500
+    config.checkpoint_every = 500
+    config.eval_batches = 10
+  if 'tiny' in variants:
+    config.model.update(enc_hidden=16, dec_hidden=16, dec_layers=1, attr_hidden=16, z_dim=4,
+                        beta_hold_steps=1, beta_anneal_steps=2)
+    if model_name == 'fader_networks':
+      config.model.update(dis_hidden=16, adv_anneal_steps=2)
+    config.batch_size = 16
+    config.total_steps = 4
+    config.log_every = 2
+    config.eval_every = 4
+    config.checkpoint_every = 2
+    config.eval_batches = 2
+    config.data.shuffle_buffer = 256
+  return config

@@ -1,0 +1,119 @@
+"""Loss terms of Music FaderNets (tan2020) and its baselines, as pure jnp functions.
+
+Gaussian KLs (standard and Gaussian-mixture prior), the semi-supervised
+GM-VAE term of the paper's eq. 1, Pati & Lerch's latent regulariser, the
+masked token NLL and the beta schedule. Every KL here is in nats per example,
+summed over latent dims; the models divide by the latent size (see
+fader_base: 'per-dim mean' reductions, the scale the paper's beta = 0.2 is for).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+
+def beta_schedule(step: jax.Array | int, beta: float, hold_steps: int,
+                  anneal_steps: int) -> jax.Array:
+  """0 for `hold_steps`, then linear up to `beta` over `anneal_steps`, then `beta`.
+
+  The paper: 0 for 1,000 steps, annealed to 0.2 over the next 10,000. The
+  reference code's formula went negative between those steps; this one is
+  clipped to [0, beta] at every step.
+  """
+  step = jnp.asarray(step, jnp.float32)
+  if anneal_steps <= 0:
+    return jnp.where(step < hold_steps, 0.0, beta).astype(jnp.float32)
+  frac = jnp.clip((step - hold_steps) / anneal_steps, 0.0, 1.0)
+  return (beta * frac).astype(jnp.float32)
+
+
+def kl_standard_normal(mu: jax.Array, logvar: jax.Array) -> jax.Array:
+  """KL(N(mu, exp(logvar)) || N(0, I)) per example [B], summed over dims."""
+  return 0.5 * jnp.sum(jnp.square(mu) + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
+
+
+def kl_to_components(mu: jax.Array, logvar: jax.Array, means: jax.Array,
+                     prior_logvar: float) -> jax.Array:
+  """KL(q(z|x) || N(means[k], exp(prior_logvar) I)) for every component: [B, K].
+
+  Closed form with standard deviations sigma = exp(logvar / 2) and
+  s = exp(prior_logvar / 2): sum_d log(s / sigma) + (sigma^2 + (mu - m)^2) / (2 s^2)
+  - 1/2. (The reference code passed variances where its Normal expected
+  standard deviations; see REFERENCE_NOTES.)
+  """
+  diff = mu[:, None, :] - means[None, :, :]  # [B, K, D]
+  per_dim = (0.5 * (prior_logvar - logvar[:, None, :])
+             + (jnp.exp(logvar)[:, None, :] + jnp.square(diff)) / (2.0 * math.exp(prior_logvar))
+             - 0.5)
+  return jnp.sum(per_dim, axis=-1)
+
+
+def log_normal_components(z: jax.Array, means: jax.Array, prior_logvar: float) -> jax.Array:
+  """log N(z; means[k], exp(prior_logvar) I) for every component: [B, K]."""
+  d = z.shape[-1]
+  sq = jnp.sum(jnp.square(z[:, None, :] - means[None, :, :]), axis=-1)
+  return -0.5 * (sq / math.exp(prior_logvar) + d * (prior_logvar + math.log(2 * math.pi)))
+
+
+def cluster_posterior(z: jax.Array, means: jax.Array, prior_logvar: float) -> jax.Array:
+  """q(c|x) ~ p(c|z) = p(z|c) p(c) / sum_c' p(z|c') p(c') with uniform p(c): [B, K]."""
+  return jax.nn.softmax(log_normal_components(z, means, prior_logvar), axis=-1)
+
+
+def gm_kl(mu: jax.Array, logvar: jax.Array, z: jax.Array, means: jax.Array,
+          prior_logvar: float, label: jax.Array,
+          label_known: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The paper's eq. 1 per example, for unlabelled and labelled examples of one batch.
+
+  Unlabelled: sum_k q(c_k|x) KL(q(z|x) || p(z|c_k)) + KL(q(c|x) || p(c)), with
+  q(c|x) the likelihood ratio p(c|z) at the sampled z (q(c|x) ~ E_q(z|x) p(c|z)
+  with one sample, paper section 3.2) and p(c) uniform.
+  Labelled (label_known == 1 and 0 <= label < K): KL(q(z|x) || p(z|c = label)).
+
+  Args:
+    mu, logvar: posterior parameters [B, D].
+    z: the sample of q(z|x) used for q(c|x) [B, D].
+    means: component means [K, D]; the prior's log-variance is `prior_logvar`.
+    label: int [B] cluster index (-1: none).
+    label_known: int/bool [B], whether `label` may be used.
+
+  Returns:
+    (kl [B] in nats, q_c [B, K]).
+  """
+  k = means.shape[0]
+  kl_k = kl_to_components(mu, logvar, means, prior_logvar)  # [B, K]
+  q_c = cluster_posterior(z, means, prior_logvar)
+  kl_c = jnp.sum(q_c * (jnp.log(q_c + 1e-12) + math.log(k)), axis=-1)
+  unsupervised = jnp.sum(q_c * kl_k, axis=-1) + kl_c
+  supervised_mask = (label_known > 0) & (label >= 0) & (label < k)
+  safe_label = jnp.clip(label, 0, k - 1).astype(jnp.int32)
+  supervised = jnp.take_along_axis(kl_k, safe_label[:, None], axis=-1)[:, 0]
+  return jnp.where(supervised_mask, supervised, unsupervised), q_c
+
+
+def latent_regulariser(z_d: jax.Array, y: jax.Array, delta: float = 1.0) -> jax.Array:
+  """Pati & Lerch: MSE(tanh(delta * D_z), sign(D_y)) over all pairs of the batch.
+
+  D_z[i, j] = z_d[i] - z_d[j] and D_y[i, j] = y[i] - y[j]; the mean runs over
+  all B^2 pairs (the diagonal contributes 0). Minimising it orders z_d like y.
+  """
+  z_d = z_d.astype(jnp.float32)
+  y = y.astype(jnp.float32)
+  d_z = z_d[:, None] - z_d[None, :]
+  d_y = y[:, None] - y[None, :]
+  return jnp.mean(jnp.square(jnp.tanh(delta * d_z) - jnp.sign(d_y)))
+
+
+def masked_nll(log_probs: jax.Array, targets: jax.Array,
+               mask: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(summed NLL, summed correct argmax, count) over the positions where `mask` is set.
+
+  The reference code did not mask padding, so its loss rewarded predicting PAD.
+  """
+  mask = mask.astype(jnp.float32)
+  lp = jnp.take_along_axis(log_probs, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+  correct = (jnp.argmax(log_probs, axis=-1) == targets).astype(jnp.float32)
+  return -jnp.sum(lp * mask), jnp.sum(correct * mask), jnp.sum(mask)

@@ -1,0 +1,78 @@
+"""Music FaderNets with the Gaussian-mixture prior (the paper's "Proposed (GM-VAE)").
+
+The network of lsm/models/fadernets.py with, per latent subspace, K Gaussians
+p(z|c) = N(mu_c, e^-2 I) (learnable means, Xavier init; fixed variance e^-2)
+and a uniform p(c). The KL is the paper's eq. 1, per example of one batch:
+
+  label usable ('label_known' = 1, 0 <= label < K):  KL(q(z|x) || p(z|c = label));
+  otherwise:  sum_k q(c_k|x) KL(q(z|x) || p(z|c_k)) + KL(q(c|x) || p(c)),
+
+with q(c|x) the likelihood ratio p(c|z) at the sampled z (fader_losses.gm_kl).
+`cluster_posterior` and `cluster_means` serve cluster inference and the
+arousal shift z' = z + (mu_target - mu_source).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from lsm.models import fader_losses
+from lsm.models import fadernets
+
+
+class Model(fadernets.Model):
+  """FaderNets GM-VAE."""
+
+  def extra_defaults(self) -> dict[str, Any]:
+    return dict(
+        name='fadernets_gmvae',
+        num_clusters=2,      # K = len(config.data.label_classes) (arousal low/high)
+        prior_logvar=-2.0,   # log of the fixed component variance (paper: e^-2)
+    )
+
+  def _setup(self, cfg: ml_collections.ConfigDict) -> None:
+    super()._setup(cfg)
+    if int(cfg.num_clusters) < 2:
+      raise ValueError(f'config.model.num_clusters must be >= 2, got {cfg.num_clusters}')
+    self.num_clusters = int(cfg.num_clusters)
+    self.prior_logvar = float(cfg.prior_logvar)
+
+  def cluster_means(self, params) -> dict[str, jax.Array]:
+    """Component means {latent: [K, d]}."""
+    return {n: params[f'cluster_means_{n}'] for n, _ in self.latents}
+
+  def cluster_posterior(self, params, batch) -> dict[str, jax.Array]:
+    """q(c|x) = p(c | z = mu) per subspace {latent: [B, K]}."""
+    means = self.cluster_means(params)
+    return {n: fader_losses.cluster_posterior(mu, means[n], self.prior_logvar)
+            for n, (mu, _) in self.posterior(params, batch).items()}
+
+  def prior_kl(self, params, fwd, batch):
+    means = self.cluster_means(params)
+    label = jnp.asarray(batch['label'], jnp.int32)
+    known = jnp.asarray(batch['label_known'], jnp.int32)
+    total, metrics = 0.0, {}
+    for n, (mu, logvar) in fwd['post'].items():
+      kl, q_c = fader_losses.gm_kl(mu, logvar, fwd['z'][n], means[n], self.prior_logvar,
+                                   label, known)
+      total = total + kl
+      metrics[f'q_c_entropy_{n}'] = -jnp.mean(jnp.sum(q_c * jnp.log(q_c + 1e-12), axis=-1))
+    metrics['labelled_fraction'] = jnp.mean(
+        ((known > 0) & (label >= 0) & (label < self.num_clusters)).astype(jnp.float32))
+    return total, metrics
+
+  def extra_eval_metrics(self, params, batch, fwd):
+    """Cluster-inference accuracy (argmax q(c|x) at mu) on the held-out labelled examples."""
+    means = self.cluster_means(params)
+    label = jnp.asarray(batch['label'], jnp.int32)
+    has = (label >= 0).astype(jnp.float32)
+    out = {}
+    for n, (mu, _) in fwd['post'].items():
+      q = fader_losses.cluster_posterior(mu, means[n], self.prior_logvar)
+      correct = (jnp.argmax(q, axis=-1) == label).astype(jnp.float32) * has
+      out[f'cluster_accuracy_{n}'] = (jnp.sum(correct), jnp.sum(has))
+    return out
