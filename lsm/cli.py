@@ -1,6 +1,7 @@
 """Process setup shared by every lsm command (lsm.main, lsm.benchmark, lsm.tools.*)."""
 
 import logging as std_logging
+import os
 
 from absl import logging
 
@@ -21,3 +22,12 @@ def setup_process(argv) -> None:
   logging.get_absl_handler().addFilter(_QuietLibraries())
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')
+
+
+def default_workdir(config_spec: str) -> str:
+  """Where a run goes when --workdir is not given: 'configs/musae.py:small,flower' ->
+  'workdirs/musae_small_flower' (relative to the current directory)."""
+  path, _, variants = config_spec.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  words = [w for w in variants.split(',') if w]
+  return os.path.join('workdirs', '_'.join([name, *words]))

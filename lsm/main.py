@@ -21,7 +21,9 @@ MODES = ('train', 'sample', 'reconstruct', 'encode_decode')
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and metrics.')
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Directory for checkpoints and metrics (default: workdirs/<config name>'
+    '_<variants>, e.g. workdirs/musae_small for configs/musae.py:small).')
 _MODE = flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Use modes: where outputs go.')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 8, 'sample/reconstruct: how many clips.')
@@ -29,7 +31,7 @@ _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature; 0 =
 _INPUT_MIDI = flags.DEFINE_string('input_midi', None, 'encode_decode: the MIDI file.')
 _DISTRIBUTED = flags.DEFINE_bool(
     'jax_distributed', False, 'Call jax.distributed.initialize() (multi-host GPU/TPU).')
-flags.mark_flags_as_required(['config', 'workdir'])
+flags.mark_flags_as_required(['config'])
 
 
 def main(argv):
@@ -43,7 +45,10 @@ def main(argv):
                jax.devices()[0].platform)
 
   from lsm import generate, train  # pylint: disable=g-import-not-at-top
-  config, workdir = _CONFIG.value, _WORKDIR.value
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or cli.default_workdir(
+      config_flags.get_config_filename(flags.FLAGS['config']))
+  logging.info('Workdir: %s', workdir)
   if _MODE.value == 'train':
     train.train_and_evaluate(config, workdir)
     return

@@ -78,8 +78,16 @@ class Experiment:
         workdir, every_steps=config.checkpoint_every, keep=config.keep_checkpoints)
 
   def init_state(self) -> train_step_lib.TrainState:
+    key = jax.random.key(self.config.seed)
+    if jax.default_backend() == 'cpu':
+      # jaxlib's CPU QR kernel (behind the orthogonal initialisers) fans its work out
+      # into the XLA intra-op pool it already runs on; in one jitted init several QRs
+      # run at once and, on a 2-core host, wait on each other for ever (MusAE :small
+      # hung in its first step). Op by op, one QR runs at a time; CPU memory is no
+      # reason to build the state already sharded.
+      return jax.device_put(self._init(key), self.state_sharding)
     init = jax.jit(self._init, out_shardings=self.state_sharding)
-    return init(jax.random.key(self.config.seed))
+    return init(key)
 
   def restore_or_init(self) -> tuple[train_step_lib.TrainState, dict]:
     restored = self.checkpointer.restore(self.abstract_state)

@@ -81,3 +81,10 @@ def test_use_modes_write_midi_and_png(trained_workdir, reels_dataset, shared_dat
   # The whole song goes through: output as long as the input.
   song_in, song_out = (pretty_midi.PrettyMIDI(p) for p in outputs[2][:2])
   assert abs(song_in.get_end_time() - song_out.get_end_time()) < 8.0
+
+
+def test_default_workdir_names_the_config_and_its_variants():
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  assert cli.default_workdir('configs/musae.py') == os.path.join('workdirs', 'musae')
+  assert cli.default_workdir('configs/musae.py:small,flower') == os.path.join(
+      'workdirs', 'musae_small_flower')
