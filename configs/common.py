@@ -54,6 +54,19 @@ def run_config(config: ml_collections.ConfigDict, **overrides) -> None:
   config.update(overrides)
 
 
+def small_run(config: ml_collections.ConfigDict, total_steps: int, eval_batches: int) -> None:
+  """The run loop of every ':small' variant: batches of 64, minutes on a CPU."""
+  config.update(batch_size=64, total_steps=total_steps, log_every=50, eval_every=500,
+                checkpoint_every=500, eval_batches=eval_batches)
+
+
+def tiny_run(config: ml_collections.ConfigDict) -> None:
+  """The run loop of every ':tiny' variant: a handful of steps (tests, smoke runs)."""
+  config.update(batch_size=16, total_steps=4, log_every=2, eval_every=4, checkpoint_every=2,
+                eval_batches=2)
+  config.data.shuffle_buffer = 256
+
+
 def parse_arg(arg: str | None, known: set[str]) -> set[str]:
   """'tiny,nottingham' -> {'tiny', 'nottingham'}; unknown words name the choices."""
   words = {w for w in (arg or '').split(',') if w}

@@ -98,22 +98,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                         beta_hold_steps=200, beta_anneal_steps=2_000)
     if model_name == 'fader_networks':
       config.model.update(dis_hidden=128, adv_anneal_steps=2_000)
-    config.batch_size = 64
-    config.total_steps = 3_000
-    config.log_every = 50
-    config.eval_every = 500
-    config.checkpoint_every = 500
-    config.eval_batches = 10
+    common.small_run(config, total_steps=3_000, eval_batches=10)
   if 'tiny' in variants:
     config.model.update(enc_hidden=16, dec_hidden=16, dec_layers=1, attr_hidden=16, z_dim=4,
                         beta_hold_steps=1, beta_anneal_steps=2)
     if model_name == 'fader_networks':
       config.model.update(dis_hidden=16, adv_anneal_steps=2)
-    config.batch_size = 16
-    config.total_steps = 4
-    config.log_every = 2
-    config.eval_every = 4
-    config.checkpoint_every = 2
-    config.eval_batches = 2
-    config.data.shuffle_buffer = 256
+    common.tiny_run(config)
   return config

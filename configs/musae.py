@@ -86,22 +86,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if 'small' in variants:
     config.model.update(enc_hidden=256, dec_hidden=256, enc_layers=2, dec_layers=2, z_dim=128,
                         critic_hidden=256, beta_every=200)
-    config.batch_size = 64
-    config.total_steps = 2_000  # beta reaches 1 at 2,000 (0.1 every 200 steps).
-    config.log_every = 50
-    config.eval_every = 500
-    config.checkpoint_every = 500
-    config.eval_batches = 20
+    # beta reaches 1 at 2,000 (0.1 every 200 steps).
+    common.small_run(config, total_steps=2_000, eval_batches=20)
   if 'tiny' in variants:
     config.model.update(enc_hidden=16, dec_hidden=16, enc_layers=1, dec_layers=1, z_dim=8,
                         critic_hidden=16, n_critic=2, beta_every=1)
-    config.batch_size = 16
-    config.total_steps = 4
-    config.log_every = 2
-    config.eval_every = 4
-    config.checkpoint_every = 2
-    config.eval_batches = 2
-    config.data.shuffle_buffer = 256
+    common.tiny_run(config)
 
   # The model follows the data block, also when it is overridden on the command line:
   # steps per window, the track rules (a track's name is the part before ':') and the

@@ -53,21 +53,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if 'small' in variants:
     config.model.update(enc_hidden=256, dec_hidden=256, dec_layers=2)
-    config.batch_size = 64
-    config.total_steps = 1_500
-    config.log_every = 50
-    config.eval_every = 500
-    config.checkpoint_every = 500
-    config.eval_batches = 20
+    common.small_run(config, total_steps=1_500, eval_batches=20)
   if 'tiny' in variants:
     config.model.update(enc_hidden=32, dec_hidden=32, dec_layers=1, z_dim=8)
-    config.batch_size = 16
-    config.total_steps = 4
-    config.log_every = 2
-    config.eval_every = 4
-    config.checkpoint_every = 2
-    config.eval_batches = 2
-    config.data.shuffle_buffer = 256
+    common.tiny_run(config)
   if 'nottingham' in variants:
     config.data.update(name='nottingham_melody', source='midi', max_songs=None,
                        midi_glob=os.path.join(common.SHARED_DATA, 'nottingham', 'MIDI',

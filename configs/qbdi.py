@@ -61,13 +61,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if 'tiny' in variants:
     config.model.update(hidden=32, z_dim=8)
-    config.batch_size = 16
-    config.total_steps = 4
-    config.log_every = 2
-    config.eval_every = 4
-    config.checkpoint_every = 2
-    config.eval_batches = 2
-    config.data.shuffle_buffer = 256
+    common.tiny_run(config)
   if 'nottingham' in variants:
     config.data.update(name='nottingham_frames', source='midi', max_songs=None,
                        midi_glob=os.path.join(common.SHARED_DATA, 'nottingham', 'MIDI',

@@ -46,6 +46,7 @@ def _write(config, clips, names, output_dir, qpm=120.0) -> list[str]:
 def sample(config: ml_collections.ConfigDict, workdir: str, output_dir: str,
            num_samples: int, temperature: float = 1.0) -> list[str]:
   """Decodes `num_samples` draws from the prior."""
+  _rep(config)  # Fails before any loading for a representation the use modes lack.
   model, params = _load(config, workdir)
   z = jax.random.normal(jax.random.key(config.seed), (num_samples, model.z_dim))
   decode = jax.jit(model.decode, static_argnames='greedy')
@@ -59,8 +60,8 @@ def reconstruct(config: ml_collections.ConfigDict, workdir: str, output_dir: str
                 num_clips: int) -> list[str]:
   """Encodes held-out test clips and decodes mu greedily, originals beside them."""
   from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
-  model, params = _load(config, workdir)
   rep = _rep(config)
+  model, params = _load(config, workdir)
   originals = clip_io.load_clips(config, 'test', rep.feature)[:num_clips]
   mu, _ = jax.jit(model.encode)(params, jnp.asarray(originals))
   recon = np.asarray(jax.jit(model.decode, static_argnames='greedy')(
@@ -88,8 +89,8 @@ def encode_decode(config: ml_collections.ConfigDict, workdir: str, output_dir: s
                   midi_path: str, temperature: float = 0.0) -> list[str]:
   """Runs a whole MIDI file through the model, clip by clip, and joins the clips."""
   from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
-  model, params = _load(config, workdir)
   rep = _rep(config)
+  model, params = _load(config, workdir)
   segments = rep.read(config, midi_path)
   clips, lengths = clip_io.cut_clips(rep, segments, model.seq_len)
   mu, _ = jax.jit(model.encode)(params, jnp.asarray(clips))

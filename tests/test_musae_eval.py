@@ -119,3 +119,9 @@ def test_the_tool_writes_json_figures_midi_and_tensorboard(trained_flower, tmp_p
       assert os.path.getsize(p) > 0, p
   assert len(results['files']['midi']) == 4  # 2 from the prior, 2 from petal 8.
   assert glob.glob(os.path.join(out, 'events.out.tfevents.*'))
+
+
+def test_use_modes_point_multitrack_models_to_their_tool():
+  from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match='lsm.tools.musae_eval'):
+    clip_io.get('multitrack')

@@ -126,12 +126,16 @@ def _frames() -> Representation:
 
 
 _REPRESENTATIONS = {'melody': _melody, 'frames': _frames}
+# Representations whose models have their own evaluation tool instead.
+_OWN_TOOLS = {'multitrack': 'lsm.tools.musae_eval', 'performance': 'lsm.tools.fader_eval'}
 
 
 def get(name: str) -> Representation:
   if name not in _REPRESENTATIONS:
+    hint = (f' (samples, reconstructions and MIDI of this representation: python -m '
+            f'{_OWN_TOOLS[name]})' if name in _OWN_TOOLS else '')
     raise ValueError(f'config.data.representation={name!r}: the tools support '
-                     f'{sorted(_REPRESENTATIONS)}')
+                     f'{sorted(_REPRESENTATIONS)}{hint}')
   return _REPRESENTATIONS[name]()
 
 
