@@ -31,6 +31,8 @@ Batch features (the 'performance' representation of data_prep): tokens [B, 100]
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any
 
 import jax
@@ -217,8 +219,9 @@ class FaderModel(base.Model):
         dis_attributes=len(ATTRIBUTES) if self.dis_bins else 0, dis_bins=self.dis_bins,
         dis_hidden=self.dis_hidden, dtype=jnp.dtype(cfg.dtype or 'float32'))
 
+  @abc.abstractmethod
   def _setup(self, cfg: ml_collections.ConfigDict) -> None:
-    raise NotImplementedError
+    """Sets latents, sub_decoders, regularised and controls: what each model file chooses."""
 
   # ---------------------------------------------------------------- helpers
 
