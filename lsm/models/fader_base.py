@@ -32,7 +32,6 @@ Batch features (the 'performance' representation of data_prep): tokens [B, 100]
 from __future__ import annotations
 
 import abc
-
 from typing import Any
 
 import jax
