@@ -137,6 +137,14 @@ def critic_loss(critic_fn: Callable[..., jax.Array], z_prior: jax.Array, z_enc: 
                                              'gradient_penalty': penalty}
 
 
+def _apply_group_update(tx: GroupedOptimizer, group: str, params: dict, opt_state: dict,
+                        grads) -> tuple[dict, dict]:
+  """Steps one group's optimiser with its gradients; the other group is left untouched."""
+  updates, group_opt = tx.transforms[group].update(grads, opt_state[group], params[group])
+  return (dict(params, **{group: optax.apply_updates(params[group], updates)}),
+          dict(opt_state, **{group: group_opt}))
+
+
 def critic_update(model, tx: GroupedOptimizer, params: dict, opt_state: dict, z_enc: jax.Array,
                   components: jax.Array, critic_tags: jax.Array | None, prior_key: jax.Array,
                   gp_key: jax.Array) -> tuple[dict, dict, dict]:
@@ -150,12 +158,10 @@ def critic_update(model, tx: GroupedOptimizer, params: dict, opt_state: dict, z_
                        critic_tags, eps, model.gp_weight)
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params['critic'])
-  updates, critic_opt = tx.transforms['critic'].update(grads, opt_state['critic'],
-                                                       params['critic'])
-  params = dict(params, critic=optax.apply_updates(params['critic'], updates))
+  params, opt_state = _apply_group_update(tx, 'critic', params, opt_state, grads)
   metrics = dict(metrics, critic_loss=loss, critic_grad_norm=optax.tree.norm(grads),
                  finite=jnp.isfinite(loss) & train_step_lib.all_finite(grads))
-  return params, dict(opt_state, critic=critic_opt), metrics
+  return params, opt_state, metrics
 
 
 def autoencoder_update(model, tx: GroupedOptimizer, params: dict, opt_state: dict,
@@ -180,12 +186,10 @@ def autoencoder_update(model, tx: GroupedOptimizer, params: dict, opt_state: dic
       params['autoencoder'], z)
   # loss_fn reads the decoder's params; the encoder's gradient arrives through z.
   grads = jax.tree.map(jnp.add, grads, encoder_vjp(z_grad)[0])
-  updates, ae_opt = tx.transforms['autoencoder'].update(grads, opt_state['autoencoder'],
-                                                        params['autoencoder'])
-  params = dict(params, autoencoder=optax.apply_updates(params['autoencoder'], updates))
+  params, opt_state = _apply_group_update(tx, 'autoencoder', params, opt_state, grads)
   metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                  finite=jnp.isfinite(loss) & train_step_lib.all_finite(grads))
-  return params, dict(opt_state, autoencoder=ae_opt), metrics
+  return params, opt_state, metrics
 
 
 def make_train_step(model, tx: GroupedOptimizer):
