@@ -94,3 +94,50 @@ def test_allocate_and_clip_round_trip():
   clips = np.arange(5 * 4).reshape(5, 4)
   joined = channel.join_clips(clips, [6, 10])  # 2 clips then 3 clips, last of each padded.
   np.testing.assert_array_equal(joined, np.concatenate([np.arange(6), np.arange(8, 18)]))
+
+
+@pytest.fixture(scope='module')
+def aggregate_report(tiny_run, shared_data, tmp_path_factory):
+  config, workdir = tiny_run
+  query = os.path.join(shared_data, 'nottingham', 'MIDI', 'melody', 'reelsa-c1.mid')
+  out = str(tmp_path_factory.mktemp('channel_aggregate'))
+  return channel.run(config, workdir, query, rates=RATES, num_clips=64, num_draws=64,
+                     num_thresholds=20, output_dir=out, source_stats='aggregate')
+
+
+def test_aggregate_source_rate_zero_sends_the_dataset_mean(aggregate_report):
+  result = aggregate_report
+  assert result['settings']['source_stats'] == 'aggregate'
+  np.testing.assert_allclose(result['dataset_variances'], result['dataset_code_variances'])
+  row = result['per_rate'][0]
+  # Rate 0 sends nothing of the query: every clip gets the same code.
+  mean = np.broadcast_to(result['dataset_code_mean'], row['_z_d'].shape)
+  np.testing.assert_allclose(row['_z_d'], mean, rtol=1e-5, atol=1e-5)
+  assert len({tuple(c) for c in row['_decoded']}) == 1
+  # 64 bits over the tiny model's 8 dims: z_d is close to z_e, i.e. to the query.
+  last = result['per_rate'][-1]
+  assert last['measured_distortion'] < 0.01 * result['per_rate'][0]['measured_distortion']
+  assert last['dims_with_bits'] == len(result['dataset_code_mean'])
+  for row in result['per_rate']:
+    gap = abs(row['measured_distortion'] - row['theory_query'])
+    assert gap < max(5 * row['measured_stderr'], 1e-9), row
+  measured = [r['measured_distortion'] for r in result['per_rate']]
+  assert measured[0] > measured[1] > measured[2]
+
+
+def test_dataset_statistics_follow_the_law_of_total_variance():
+  rng = np.random.RandomState(0)
+  mu, logvar = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+  pool = np.arange(40)[:, None]  # The clip is its row index.
+  stats = channel.dataset_statistics(lambda rows: (mu[rows[:, 0]], logvar[rows[:, 0]]), pool,
+                                     num_clips=100, batch_size=7)
+  assert stats['num_clips'] == 40
+  np.testing.assert_allclose(stats['posterior_variance'], np.exp(logvar).mean(0))
+  np.testing.assert_allclose(stats['code_mean'], mu.mean(0))
+  np.testing.assert_allclose(stats['code_variance'], mu.var(0) + np.exp(logvar).mean(0))
+
+
+def test_bad_source_stats_is_named(tiny_run):
+  config, workdir = tiny_run
+  with pytest.raises(ValueError, match='source_stats'):
+    channel.run(config, workdir, 'unused.mid', source_stats='prior')

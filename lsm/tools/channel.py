@@ -8,9 +8,25 @@ The dubnov frame VAE (rates in bits per one-bar frame, as in the paper):
   python -m lsm.tools.channel --config=configs/qbdi.py:nottingham \
       --workdir=/tmp/qbdi_nott --input_midi=query.mid --rates=0,50,100,200,400,800
 
-Estimates the per-dim posterior variances of the model's latent space (mean
-exp(logvar) over `num_clips` clips of a dataset split), and for every rate R
-(bits per clip) shares R bits among the dims by reverse water-filling. The
+Estimates the statistics of the model's latent space over `num_clips` clips of
+a dataset split, and for every rate R (bits per clip) shares R bits among the
+dims by reverse water-filling. Which Gaussian the channel codes is
+--source_stats:
+
+  posterior (default, the paper): each clip's own encoder mean and variance
+    (mu_e, var_e) enter eqs. 7-8, and the bits follow the mean posterior
+    variance per dim (REFERENCE_NOTES). Rate 0 sends mu_e, so the decoder
+    still sees the query's posterior mean: only the posterior noise is rate
+    limited. With a sharp posterior (a MusicVAE at beta 0.1 has var_e ~ 1e-3)
+    the decoded music hardly changes with the rate.
+  aggregate: Berger's test channel for the code z_e as a source: the mean and
+    variance of z_e over the dataset (the aggregate posterior; variance =
+    Var(mu) + mean var_e) replace mu_e and var_e, and the bits follow that
+    variance. Rate 0 sends the dataset mean to every clip, so the decoder
+    knows nothing of the query; the rate then decides how much of it gets
+    through. This is the paper's "biasing the original signal towards the
+    prior distribution" taken literally.
+ The
 query is read as the dataset was built (config.data.representation: the
 melody, 2-bar clips, for musicvae; every note, one-bar frames, for frame_vae;
 see lsm/tools/clip_io.py) and cut into clips as lsm.generate.encode_decode
@@ -42,6 +58,7 @@ from lsm.channel import waterfilling
 from lsm.tools import clip_io
 
 ALLOCATIONS = ('greedy', 'continuous')
+SOURCE_STATS = ('posterior', 'aggregate')
 FIGURES = ('piano_roll.png', 'distortion_vs_rate.png', 'ir_vs_rate.png', 'ir_vs_threshold.png')
 
 
@@ -80,9 +97,9 @@ def _load(config: ml_collections.ConfigDict, workdir: str):
   return exp.model, params, step
 
 
-def dataset_variances(encode_fn, pool: np.ndarray, num_clips: int, seed: int = 0,
-                      batch_size: int = 512) -> tuple[np.ndarray, int]:
-  """Mean posterior variance exp(logvar) per dim over a random subset of `pool`.
+def dataset_statistics(encode_fn, pool: np.ndarray, num_clips: int, seed: int = 0,
+                       batch_size: int = 512) -> dict:
+  """Per-dim statistics of the codes of a random subset of `pool`.
 
   Args:
     encode_fn: states [B, T] -> (mu, logvar), each [B, z].
@@ -92,15 +109,22 @@ def dataset_variances(encode_fn, pool: np.ndarray, num_clips: int, seed: int = 0
     batch_size: clips per encoder call.
 
   Returns:
-    (float64 [z] variances, number of clips used).
+    float64 [z] arrays 'posterior_variance' (mean exp(logvar)), 'code_mean'
+    (mean mu, the mean of z_e) and 'code_variance' (Var(mu) + mean exp(logvar),
+    the variance of z_e by the law of total variance), and 'num_clips' used.
   """
   n = min(num_clips, len(pool))
   if n < 1:
     raise ValueError('need at least one clip to estimate the variances')
   clips = pool[np.random.RandomState(seed).choice(len(pool), n, replace=False)]
-  var = np.concatenate([np.exp(np.asarray(encode_fn(clips[i:i + batch_size])[1], np.float64))
-                        for i in range(0, n, batch_size)])
-  return var.mean(axis=0), n
+  mus, variances = [], []
+  for i in range(0, n, batch_size):
+    mu, logvar = encode_fn(clips[i:i + batch_size])
+    mus.append(np.asarray(mu, np.float64))
+    variances.append(np.exp(np.asarray(logvar, np.float64)))
+  mu, var = np.concatenate(mus), np.concatenate(variances)
+  return {'posterior_variance': var.mean(axis=0), 'code_mean': mu.mean(axis=0),
+          'code_variance': mu.var(axis=0) + var.mean(axis=0), 'num_clips': n}
 
 
 def threshold_grid(frame_sets: Sequence[np.ndarray], num_thresholds: int) -> np.ndarray:
@@ -126,7 +150,8 @@ def information_rate_summary(frames: np.ndarray, thresholds: np.ndarray) -> dict
 
 
 def analyse(model, params, variances: np.ndarray, clips: np.ndarray, rates: Sequence[float],
-            allocation: str = 'greedy', num_draws: int = 32, seed: int = 0) -> dict:
+            allocation: str = 'greedy', num_draws: int = 32, seed: int = 0,
+            source: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
   """Sends the query clips through the channel at every rate; model-agnostic.
 
   Every draw d samples a fresh z_e ~ N(mu_e, var_e) and channel noise, so the
@@ -138,12 +163,15 @@ def analyse(model, params, variances: np.ndarray, clips: np.ndarray, rates: Sequ
     model: has encode(params, states) -> (mu, logvar), decode(params, z, rng,
       greedy=True) -> states and z_dim.
     params: model parameters.
-    variances: [z] dataset posterior variances, for the bit allocation.
+    variances: [z] variances the bits are allocated on.
     clips: int [C, T] query clips.
     rates: bits per clip, >= 0.
     allocation: 'greedy' (whole bits, the paper's) or 'continuous'.
     num_draws: z_e and channel draws for the distortion estimate (>= 1).
     seed: base of every PRNG key.
+    source: None for the paper's channel on each clip's posterior (mu_e,
+      var_e); or (mean [z], variance [z]) of the source the channel codes
+      instead, e.g. the aggregate posterior of the dataset.
 
   Returns:
     A dict with 'mu_e', 'var_e' ([C, z]), 'mu_decoded' ([C, T] greedy decoding
@@ -165,15 +193,29 @@ def analyse(model, params, variances: np.ndarray, clips: np.ndarray, rates: Sequ
   z_keys = jax.random.split(jax.random.key(seed), num_draws)
   eps = jax.vmap(lambda k: jax.random.normal(k, mu32.shape))(z_keys)
   z_e = mu32 + jnp.sqrt(var32) * eps  # [K, C, z]
+  if source is None:
+    src_mean, src_var = mu_e, var_e
+  else:
+    src_mean = np.broadcast_to(np.asarray(source[0], np.float64), mu_e.shape)
+    src_var = np.broadcast_to(np.asarray(source[1], np.float64), mu_e.shape)
   channel = jax.jit(jax.vmap(berger.berger_channel, in_axes=(0, None, None, 0, None)))
   per_rate = []
   for i, rate in enumerate(rates):
     bits = allocate(variances, rate, allocation)
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed + 1), i), num_draws)
-    z_d = channel(keys, mu32, var32, z_e, jnp.asarray(bits, jnp.float32))
+    z_d = channel(keys, jnp.asarray(src_mean, jnp.float32), jnp.asarray(src_var, jnp.float32),
+                  z_e, jnp.asarray(bits, jnp.float32))
     err = np.sum((np.asarray(z_d, np.float64) - np.asarray(z_e, np.float64)) ** 2, -1)  # [K, C]
     per_draw = err.mean(axis=1)
     shrink = np.exp2(-2.0 * bits)
+    # E||z_d - z_e||^2 for these clips, over z_e ~ N(mu_e, var_e) and the
+    # channel: z_d - z_e = shrink (m - z_e) + noise of variance
+    # shrink (1 - shrink) s^2, for a source of mean m and variance s^2. With
+    # the clip's own posterior as the source (m = mu_e, s^2 = var_e) this is
+    # D(R) = sum_i var_e 2^(-2 b_i) exactly; with the aggregate one it is
+    # D(R) only on average over the dataset.
+    expected = (shrink ** 2 * ((src_mean - mu_e) ** 2 + var_e)
+                + shrink * (1.0 - shrink) * src_var)
     per_rate.append({
         'rate': rate,
         'bits': bits,
@@ -185,7 +227,7 @@ def analyse(model, params, variances: np.ndarray, clips: np.ndarray, rates: Sequ
         # differs per clip, so the draw means give the honest standard error.
         'measured_stderr': float(per_draw.std(ddof=1) / np.sqrt(num_draws))
                            if num_draws > 1 else float('nan'),
-        'theory_query': float(np.mean(np.sum(var_e * shrink, axis=-1))),
+        'theory_query': float(np.mean(np.sum(expected, axis=-1))),
         'theory_dataset': waterfilling.distortion(variances, bits),
     })
   return {'mu_e': mu_e, 'var_e': var_e, 'mu_decoded': np.asarray(decode(mu32)),
@@ -210,13 +252,14 @@ def _plot_distortion(result: dict, path: str) -> str:
               yerr=[2 * r['measured_stderr'] for r in rows], marker='o', capsize=3,
               label='measured E||z_d - z_e||^2 (±2 s.e.)')
   ax.plot(rates, [r['theory_query'] for r in rows], 'k--', marker='x',
-          label='theory, query var_e: mean_c sum_i var_e 2^-2b_i')
+          label='theory for the query clips')
   ax.plot(rates, [r['theory_dataset'] for r in rows], ':', color='tab:red', marker='+',
-          label='theory, dataset variances')
+          label='D(R) = sum_i sigma_i^2 2^-2b_i, dataset sigma^2')
   ax.set_yscale('log')
   ax.set_xlabel(f'rate R ({_rate_unit(result)})')
   ax.set_ylabel('latent distortion per clip')
-  ax.set_title(f"{result['settings']['allocation']} water-filling", loc='left', fontsize=10)
+  ax.set_title(f"{result['settings']['allocation']} water-filling, "
+               f"{result['settings']['source_stats']} source", loc='left', fontsize=10)
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
@@ -313,7 +356,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
         rates: Sequence[float] = (0, 8, 16, 32, 64, 128, 256), allocation: str = 'greedy',
         num_clips: int = 2000, split: str = 'train', num_draws: int = 32,
         num_thresholds: int = 50, seed: int = 0, batch_size: int = 512,
-        output_dir: str | None = None) -> dict:
+        output_dir: str | None = None, source_stats: str = 'posterior') -> dict:
   """Loads the latest checkpoint, sends the query through the channel, writes the report.
 
   Args:
@@ -330,6 +373,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
     seed: PRNG seed of the clip subset, z_e and the channel.
     batch_size: clips per encoder call for the variances.
     output_dir: default <workdir>/channel.
+    source_stats: 'posterior' (the paper: each clip's mu_e, var_e; bits on
+      the mean posterior variance) or 'aggregate' (the dataset's mean and
+      variance of z_e; bits on that variance). See the module docstring.
 
   Returns:
     The report (what channel.json holds) plus, under keys starting with '_',
@@ -339,6 +385,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
   import jax  # pylint: disable=g-import-not-at-top
   if allocation not in ALLOCATIONS:
     raise ValueError(f'allocation must be one of {ALLOCATIONS}, got {allocation!r}')
+  if source_stats not in SOURCE_STATS:
+    raise ValueError(f'source_stats must be one of {SOURCE_STATS}, got {source_stats!r}')
   rates = [float(r) for r in rates]
   if any(r < 0 for r in rates):
     raise ValueError(f'rates must be >= 0, got {rates}')
@@ -349,14 +397,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
                      f'config.model.name={config.model.name!r} reads {model.input_keys}')
   encode = jax.jit(model.encode)
   pool = clip_io.load_clips(config, split, rep.feature)
-  variances, used = dataset_variances(lambda s: encode(params, s), pool, num_clips, seed,
-                                      batch_size)
-  logging.info('Checkpoint step %d; variances from %d %s clips', step, used, split)
+  stats = dataset_statistics(lambda s: encode(params, s), pool, num_clips, seed, batch_size)
+  used = stats['num_clips']
+  if source_stats == 'posterior':
+    variances, source = stats['posterior_variance'], None
+  else:
+    variances, source = stats['code_variance'], (stats['code_mean'], stats['code_variance'])
+  logging.info('Checkpoint step %d; %s statistics from %d %s clips', step, source_stats, used,
+               split)
 
   segments = query_segments(config, input_midi)
   clips, lengths = cut_clips(segments, model.seq_len, rep)
   original = join_clips(clips, lengths)
-  core = analyse(model, params, variances, clips, rates, allocation, num_draws, seed)
+  core = analyse(model, params, variances, clips, rates, allocation, num_draws, seed, source)
   mu_song = join_clips(core['mu_decoded'], lengths)
 
   thresholds = threshold_grid([core['mu_e']] + [r['z_d'] for r in core['per_rate']],
@@ -387,10 +440,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, input_midi: str,
       'mu_decoding_agreement': rep.agreement(original, mu_song),
       'thresholds': thresholds,
       'dataset_variances': variances,
+      'dataset_posterior_variances': stats['posterior_variance'],
+      'dataset_code_mean': stats['code_mean'],
+      'dataset_code_variances': stats['code_variance'],
       'query_mean_variances': core['var_e'].mean(axis=0),
       'settings': {
           'workdir': workdir, 'checkpoint_step': step, 'input_midi': input_midi,
-          'allocation': allocation, 'split': split, 'clips_in_split': len(pool),
+          'allocation': allocation, 'source_stats': source_stats, 'split': split, 'clips_in_split': len(pool),
           'num_clips': used, 'num_draws': num_draws, 'num_thresholds': num_thresholds,
           'seed': seed, 'z_dim': int(variances.size), 'clip_len': int(model.seq_len),
           'query_segments': len(segments), 'query_clips': int(len(clips)),
@@ -411,7 +467,8 @@ def summary(result: dict) -> str:
   """A few lines for the terminal."""
   s = result['settings']
   lines = [
-      f"checkpoint step {s['checkpoint_step']}, {s['allocation']} allocation, z_dim {s['z_dim']}, "
+      f"checkpoint step {s['checkpoint_step']}, {s['allocation']} allocation, "
+      f"{s['source_stats']} source, z_dim {s['z_dim']}, "
       f"{s['query_clips']} query clips, {s['num_draws']} draws",
       f"query mu_e: best total IR {result['input_ir']['best_total_ir']:.2f} at threshold "
       f"{result['input_ir']['best_threshold']:.3f}; mu decoding agreement "
@@ -439,8 +496,11 @@ def _define_flags():
   flags.DEFINE_list('rates', ['0', '8', '16', '32', '64', '128', '256'],
                     'Bits per clip (2-bar clip for musicvae, one-bar frame for frame_vae).')
   flags.DEFINE_enum('allocation', 'greedy', ALLOCATIONS, 'Reverse water-filling version.')
-  flags.DEFINE_integer('num_clips', 2000, 'Dataset clips for the posterior variances.')
-  flags.DEFINE_string('split', 'train', 'Dataset split for the posterior variances.')
+  flags.DEFINE_enum('source_stats', 'posterior', SOURCE_STATS,
+                    "Gaussian the channel codes: each clip's posterior (the paper) or the "
+                    "dataset's aggregate posterior (rate 0 then sends no query information).")
+  flags.DEFINE_integer('num_clips', 2000, 'Dataset clips for the latent statistics.')
+  flags.DEFINE_string('split', 'train', 'Dataset split for the latent statistics.')
   flags.DEFINE_integer('num_draws', 32, 'z_e and channel draws for the measured distortion.')
   flags.DEFINE_integer('num_thresholds', 50, 'VMO threshold grid size.')
   flags.DEFINE_integer('seed', 0, 'Seed of the clip subset, z_e and the channel.')
@@ -456,7 +516,7 @@ def main(argv):
   f = flags.FLAGS
   result = run(_CONFIG.value, f.workdir, f.input_midi, [float(r) for r in f.rates],
                f.allocation, f.num_clips, f.split, f.num_draws, f.num_thresholds, f.seed,
-               f.batch_size, f.output_dir)
+               f.batch_size, f.output_dir, f.source_stats)
   print(summary(result))
 
 
