@@ -26,8 +26,8 @@ dims by reverse water-filling. Which Gaussian the channel codes is
     knows nothing of the query; the rate then decides how much of it gets
     through. This is the paper's "biasing the original signal towards the
     prior distribution" taken literally.
- The
-query is read as the dataset was built (config.data.representation: the
+
+The query is read as the dataset was built (config.data.representation: the
 melody, 2-bar clips, for musicvae; every note, one-bar frames, for frame_vae;
 see lsm/tools/clip_io.py) and cut into clips as lsm.generate.encode_decode
 does; each clip is encoded (mu_e, var_e), sampled (z_e), sent through the
