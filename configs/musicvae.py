@@ -23,7 +23,12 @@ from configs import common
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variants = common.parse_arg(arg, {'small', 'tiny', 'nottingham', 'pop909'})
   config = ml_collections.ConfigDict()
-  config.data = common.data_config(max_songs=1200)
+  # Every training window moves by a random k in [-5, 5] semitones, as in
+  # Magenta's MusicVAE melody configs (NoteSequenceAugmenter). Without it a
+  # model of key-bound folk tunes encodes the key, not the pitch height, and
+  # disentanglement by augmentation finds no stable pitch dims (measured on
+  # Nottingham: Jaccard 0.33 across seeds without, 1.0 with; issue 5 note).
+  config.data = common.data_config(max_songs=1200, transpose_range=(-5, 5))
   common.run_config(config)
   config.batch_size = 128  # Global batch over all devices and processes.
 
