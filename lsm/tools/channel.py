@@ -193,18 +193,16 @@ def analyse(model, params, variances: np.ndarray, clips: np.ndarray, rates: Sequ
   z_keys = jax.random.split(jax.random.key(seed), num_draws)
   eps = jax.vmap(lambda k: jax.random.normal(k, mu32.shape))(z_keys)
   z_e = mu32 + jnp.sqrt(var32) * eps  # [K, C, z]
-  if source is None:
-    src_mean, src_var = mu_e, var_e
-  else:
-    src_mean = np.broadcast_to(np.asarray(source[0], np.float64), mu_e.shape)
-    src_var = np.broadcast_to(np.asarray(source[1], np.float64), mu_e.shape)
+  # The source's mean and variance: [C, z] per clip, or [z] broadcast to every clip.
+  src_mean, src_var = (mu_e, var_e) if source is None else (
+      np.asarray(source[0], np.float64), np.asarray(source[1], np.float64))
+  src_mean32, src_var32 = jnp.asarray(src_mean, jnp.float32), jnp.asarray(src_var, jnp.float32)
   channel = jax.jit(jax.vmap(berger.berger_channel, in_axes=(0, None, None, 0, None)))
   per_rate = []
   for i, rate in enumerate(rates):
     bits = allocate(variances, rate, allocation)
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed + 1), i), num_draws)
-    z_d = channel(keys, jnp.asarray(src_mean, jnp.float32), jnp.asarray(src_var, jnp.float32),
-                  z_e, jnp.asarray(bits, jnp.float32))
+    z_d = channel(keys, src_mean32, src_var32, z_e, jnp.asarray(bits, jnp.float32))
     err = np.sum((np.asarray(z_d, np.float64) - np.asarray(z_e, np.float64)) ** 2, -1)  # [K, C]
     per_draw = err.mean(axis=1)
     shrink = np.exp2(-2.0 * bits)
