@@ -19,7 +19,7 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
       name='music21_folk_melody',  # Dataset directory name under $LSM_DATA_DIR (~/lsm_data).
       dir=config_dict.placeholder(str),  # Explicit dataset directory (overrides name).
       source='music21_folk',  # data_prep.sources.SOURCES: 'music21_folk' (bundled), 'midi'...
-      representation='melody',  # data_prep/extractors/<name>.py: what a song becomes.
+      representation='melody',  # lsm/representation/formats/<name>.py: what a song becomes.
       midi_glob=config_dict.placeholder(str),  # e.g. '/data/my_corpus/**/*.mid'.
       labels_csv=config_dict.placeholder(str),  # Optional per-file labels/tags.
       labels_path_column='path',  # CSV column matched against the MIDI path.

@@ -4,12 +4,12 @@ Train (builds the embedded music21-scores dataset first if needed):
   python -m lsm.main --config=configs/fadernets.py --workdir=/tmp/fadernets
 
 Variants, combined with commas after a colon (big_vision style):
-  model  :gmvae (default) FaderNets GM-VAE   lsm/models/fadernets_gmvae.py
-         :vae     FaderNets, vanilla VAE     lsm/models/fadernets.py
-         :pati    Pati & Lerch               lsm/models/pati.py
-         :cvae    conditional VAE            lsm/models/cvae.py
-         :fader   Fader Networks             lsm/models/fader_networks.py
-         :glsr    GLSR-VAE                   lsm/models/glsr.py
+  model  :gmvae (default) FaderNets GM-VAE   lsm/models/fadernets/gmvae.py
+         :vae     FaderNets, vanilla VAE     lsm/models/fadernets/vae.py
+         :pati    Pati & Lerch               lsm/models/fadernets/baselines/pati.py
+         :cvae    conditional VAE            lsm/models/fadernets/baselines/cvae.py
+         :fader   Fader Networks             lsm/models/fadernets/baselines/fader_networks.py
+         :glsr    GLSR-VAE                   lsm/models/fadernets/baselines/glsr.py
   size   :small   256-unit model for bounded CPU runs (minutes to an hour).
          :tiny    16-unit model, a handful of steps (tests, smoke runs).
   data   :vgmidi  VGMIDI phrases (arousal labels) + POP909 PIANO tracks (unlabelled),
@@ -26,12 +26,12 @@ import ml_collections
 from configs import common
 
 MODELS = {
-    'gmvae': 'fadernets_gmvae',
-    'vae': 'fadernets',
-    'pati': 'pati',
-    'cvae': 'cvae',
-    'fader': 'fader_networks',
-    'glsr': 'glsr',
+    'gmvae': 'fadernets.gmvae',
+    'vae': 'fadernets.vae',
+    'pati': 'fadernets.baselines.pati',
+    'cvae': 'fadernets.baselines.cvae',
+    'fader': 'fadernets.baselines.fader_networks',
+    'glsr': 'fadernets.baselines.glsr',
 }
 
 
@@ -71,18 +71,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       reg_weight=1.0,  # Pati regulariser weight.
       reg_delta=1.0,  # tanh(delta * D_z) (paper: 1).
       rhythm_dim=0,  # Fader dim of rhythm density (in z_rhythm, or z).
-      note_dim=0 if model_name.startswith('fadernets') else 1,  # ...of note density.
+      note_dim=0 if model_name in ('fadernets.vae', 'fadernets.gmvae') else 1,  # ...of note density.
       scheduled_sampling_k=2_000.0,  # Inverse-sigmoid teacher forcing; None: always.
       dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
   ))
-  if model_name == 'fadernets_gmvae':
+  if model_name == 'fadernets.gmvae':
     # K = number of label classes (arousal low/high; composers in the default data).
     config.model.num_clusters = max(len(config.data.label_classes), 2)
     config.model.prior_logvar = -2.0  # Fixed component variance e^-2 (paper).
-  if model_name == 'fader_networks':
+  if model_name == 'fadernets.baselines.fader_networks':
     config.model.update(dis_bins=8, dis_ranges=((0.0, 1.0), (0.0, 6.0)), dis_hidden=512,
                         dis_lr=1e-3, adv_weight=1.0, adv_anneal_steps=10_000)
-  if model_name == 'glsr':
+  if model_name == 'fadernets.baselines.glsr':
     config.model.geo_weight = 1.0  # Weight of the geodesic term.
 
   config.optimizer = ml_collections.ConfigDict(dict(
@@ -96,13 +96,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if 'small' in variants:
     config.model.update(enc_hidden=256, dec_hidden=256, attr_hidden=128, z_dim=64,
                         beta_hold_steps=200, beta_anneal_steps=2_000)
-    if model_name == 'fader_networks':
+    if model_name == 'fadernets.baselines.fader_networks':
       config.model.update(dis_hidden=128, adv_anneal_steps=2_000)
     common.small_run(config, total_steps=3_000, eval_batches=10)
   if 'tiny' in variants:
     config.model.update(enc_hidden=16, dec_hidden=16, dec_layers=1, attr_hidden=16, z_dim=4,
                         beta_hold_steps=1, beta_anneal_steps=2)
-    if model_name == 'fader_networks':
+    if model_name == 'fadernets.baselines.fader_networks':
       config.model.update(dis_hidden=16, adv_anneal_steps=2)
     common.tiny_run(config)
   return config

@@ -1,7 +1,7 @@
 r"""Data blocks of the Music FaderNets experiments (tan2020): 4-beat performance segments.
 
 Each function returns a `config.data` block for the 'performance' representation
-(data_prep/extractors/performance.py). Build one on its own with e.g.
+(lsm/representation/formats/performance.py). Build one on its own with e.g.
 
   python -m data_prep.build --config=configs/<fadernets config>.py \
       --output_dir=/tmp/lsm_data/fader_default
@@ -42,7 +42,7 @@ POP909_DIR = os.path.join(common.SHARED_DATA, 'pop909')
 def _performance_data(**overrides) -> ml_collections.ConfigDict:
   """Fields every performance data block shares."""
   cfg = common.data_config(
-      representation='performance',  # data_prep/extractors/performance.py
+      representation='performance',  # lsm/representation/formats/performance.py
       window_bars=1,  # One 4/4 bar = the paper's 4-beat segment...
       hop_bars=1,  # ...every bar.
       valid_percent=10,  # Paper: 80/10/10, here by song (or by group).

@@ -47,7 +47,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 256  # Global batch over all devices and processes (paper: 256).
 
   config.model = ml_collections.ConfigDict(dict(
-      name='musae',  # lsm/models/musae.py
+      name='musae',  # lsm/models/musae/
       num_states=130,  # 0..127 onset, 128 hold, 129 rest.
       enc_hidden=1024,  # Units per direction of each biLSTM encoder layer (paper 1024).
       enc_layers=3,  # Stacked biLSTM layers.

@@ -1,7 +1,7 @@
 """Data blocks of the MusAE (valenti2020) configs: multitrack windows plus song tags.
 
 configs/musae.py picks one; each is `common.data_config` with the multitrack
-fields (data_prep/extractors/multitrack.py; rule grammar in
+fields (lsm/representation/formats/multitrack.py; rule grammar in
 lsm/representation/multitrack.py):
 
   tracks            one rule per track, in order, e.g. 'bass:program=32-39'.

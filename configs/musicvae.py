@@ -33,7 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 128  # Global batch over all devices and processes.
 
   config.model = ml_collections.ConfigDict(dict(
-      name='musicvae',  # lsm/models/musicvae.py
+      name='musicvae',  # lsm/models/musicvae/
       seq_len=32,  # 2 bars of 16ths.
       num_states=130,  # 0..127 onset, 128 hold, 129 rest.
       enc_hidden=2048,  # Bidirectional GRU encoder units (per direction).

@@ -27,7 +27,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.data = common.data_config(
       name='music21_folk_frames',  # Not the melody dataset: another representation.
-      representation='frames',  # data_prep/extractors/frames.py: 16 x 156 piano rolls.
+      representation='frames',  # lsm/representation/formats/frames.py: 16 x 156 piano rolls.
       max_songs=1200,  # Tunes of the embedded folk collections (as configs/musicvae.py).
       window_bars=1,  # One bar per example: the model's frame...
       hop_bars=1,  # ...every bar.
@@ -38,7 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 128  # Global batch over all devices and processes.
 
   config.model = ml_collections.ConfigDict(dict(
-      name='frame_vae',  # lsm/models/frame_vae.py
+      name='frame_vae',  # lsm/models/frame_vae/
       seq_len=16,  # Steps per frame: one 4/4 bar of 16ths (= window_bars * steps_per_bar).
       num_cells=156,  # 78 pitches (24..101) x {play, articulate}.
       hidden=500,  # Hidden units (paper: 500).

@@ -43,7 +43,7 @@ import ml_collections
 from ml_collections import config_dict
 from ml_collections import config_flags
 
-from data_prep import extractors
+from lsm.representation import formats
 from data_prep import pipeline
 from data_prep import sources
 from lsm.data import features
@@ -52,28 +52,17 @@ INFO_FILE = 'dataset_info.json'
 # Songs of the default music21_folk dataset: parsing costs 0.04 (Essen) to
 # 0.14 (Ryan's) CPU-seconds per tune, so this builds in about 2.5 minutes on
 # one core of a busy 2-core machine (about 10,000 train windows).
-FOLK_MAX_SONGS = 1200
+FOLK_MAX_SONGS = formats.COMMON_DEFAULTS['max_songs']
 
 
 def default_data_config() -> ml_collections.ConfigDict:
-  """Every field of a data config, with its default."""
+  """Every field of a data config, with its default (lsm.representation.formats
+  .COMMON_DEFAULTS; a representation adds its own DEFAULTS)."""
   c = ml_collections.ConfigDict()
-  c.name = 'music21_folk'             # Dataset name, recorded in dataset_info.json.
-  c.source = 'music21_folk'           # A name in sources.SOURCES, e.g. 'midi'.
-  c.representation = 'melody'         # A module in data_prep/extractors/.
-  c.midi_glob = config_dict.placeholder(str)      # midi: files, e.g. 'data/*/*.mid'.
-  c.labels_csv = config_dict.placeholder(str)     # midi: optional per-song labels.
-  c.labels_path_column = 'path'       # CSV column matched against the song's path.
-  c.labels_columns = 'label'          # Comma-separated CSV columns giving labels.
-  c.beat_file = config_dict.placeholder(str)      # Beat file next to each MIDI.
-  c.beat_file_downbeat_column = 2     # Its column flagging 4/4 downbeats.
-  c.max_songs = FOLK_MAX_SONGS        # First songs only; None or 0: all.
-  c.steps_per_bar = 16                # 16th-note grid in 4/4.
-  c.window_bars = 2                   # Window length.
-  c.hop_bars = 1                      # Window hop.
-  c.valid_percent = 5.0               # Share of songs (not windows) per split.
-  c.test_percent = 5.0
-  c.num_shards = 4                    # Train shards; valid/test get proportionally fewer.
+  for key, value in formats.COMMON_DEFAULTS.items():
+    # Fields without a default stay overridable from the command line with a type.
+    c[key] = value if value is not None else config_dict.placeholder(
+        int if key == 'max_songs' else str)
   return c
 
 
@@ -85,7 +74,7 @@ def complete_config(data_config: ml_collections.ConfigDict | dict | None
     # Fields of other consumers (e.g. the input pipeline's) are kept, unused.
     config[key] = tuple(value) if isinstance(value, list) else value
   sources.check_source(config.source)
-  for key, value in extractors.get(config.representation).DEFAULTS.items():
+  for key, value in formats.get(config.representation).DEFAULTS.items():
     if key not in config:
       config[key] = tuple(value) if isinstance(value, list) else value
   if config.source == 'midi' and not config.midi_glob:
@@ -180,7 +169,7 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
       'source': config.source,
       'representation': config.representation,
       'window_steps': config.window_bars * config.steps_per_bar,
-      'features': features.spec_to_json(extractors.get(config.representation).spec(settings)),
+      'features': features.spec_to_json(formats.get(config.representation).spec(settings)),
       'splits': {split: {
           'windows': counts.get('windows', {}).get(split, 0),
           'windows_before_dedup': counts.get('windows_before_dedup', {}).get(split, 0),
@@ -222,7 +211,7 @@ def _define_flags() -> None:
       '--config.data.<field> override it).', lock_config=False)
   flags.DEFINE_string('source', None, f'Song source (default {fields.source!r}).')
   flags.DEFINE_string('representation', None,
-                      f'Extractor in data_prep/extractors (default {fields.representation!r}).')
+                      f'Extractor in lsm/representation/formats (default {fields.representation!r}).')
   flags.DEFINE_string('midi_glob', None, 'midi: glob of MIDI files.')
   flags.DEFINE_string('labels_csv', None, 'midi: CSV of per-song labels.')
   flags.DEFINE_string('labels_path_column', None, 'CSV column with song paths.')

@@ -1,6 +1,6 @@
 """The Beam pipeline: song references in, TFRecord shards of examples out.
 
-  song refs -> load + extract (data_prep/extractors/<representation>.py;
+  song refs -> load + extract (lsm/representation/formats/<representation>.py;
                failures to a tagged side output)
             -> split by song hash -> de-duplicate per split -> TFRecords
   counts (windows, songs, skipped reasons) -> one JSON-lines file
@@ -24,7 +24,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from data_prep import extractors
+from lsm.representation import formats
 from data_prep import sources
 from lsm.data import features
 from lsm.representation import melody_extraction
@@ -73,7 +73,7 @@ class ProcessSong(beam.DoFn):
   def _examples_of(self, ref: sources.SongRef) -> list[dict[str, Any]]:
     s = self._settings
     song = sources.load_song(ref, s)
-    examples = extractors.get(s['representation']).extract(song, ref, s)
+    examples = formats.get(s['representation']).extract(song, ref, s)
     if not examples:
       raise melody_extraction.ExtractionError('no_windows', 'the song gave no example')
     return examples
@@ -132,7 +132,7 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
     num_shards: shards per split.
     log_every: a worker logs progress every this many songs.
   """
-  extractor = extractors.get(settings['representation'])
+  extractor = formats.get(settings['representation'])
   spec = extractor.spec(settings)
 
   # Extract windows; failed songs go to a side output.

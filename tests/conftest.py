@@ -58,3 +58,29 @@ def tiny_trained(_tiny_trained_once, tmp_path_factory):
   copy = str(tmp_path_factory.mktemp('tiny_trained_copy') / 'workdir')
   shutil.copytree(workdir, copy)
   return config.copy_and_resolve_references(), copy
+
+
+@pytest.fixture(scope='session')
+def tiny_family_models(shared_data, tmp_path_factory):
+  """Builds (lazily, once per session) a tiny trained model of each family:
+  get(family) -> (config, workdir). See tests/tiny_models.py."""
+  import tiny_models  # pylint: disable=g-import-not-at-top
+  cache = os.environ.get('LSM_TINY_CACHE')
+  built = {}
+
+  def get(family):
+    if family not in built:
+      root = (os.path.join(cache, family) if cache
+              else str(tmp_path_factory.mktemp(f'tiny_{family}')))
+      built[family] = tiny_models.build_and_train(family, root, shared_data)
+    return built[family]
+
+  return get
+
+
+@pytest.fixture(scope='session', params=['musicvae', 'frame_vae', 'musae', 'fadernets'])
+def tiny_family(request, tiny_family_models):
+  """(family, TrainedModel) for each of the four families, one after another."""
+  from lsm import trained  # pylint: disable=g-import-not-at-top
+  _, workdir = tiny_family_models(request.param)
+  return request.param, trained.TrainedModel.load(workdir, batch_size=16)

@@ -18,10 +18,10 @@ from lsm import train
 from lsm.data import dataset_info
 from lsm.data import features
 from lsm.data import input_pipeline
-from lsm.models import fader_base
-from lsm.models import fader_losses
-from lsm.models import fader_networks
-from lsm.models import glsr
+from lsm.models.fadernets import family
+from lsm.models.fadernets import losses
+from lsm.models.fadernets.baselines import fader_networks
+from lsm.models.fadernets.baselines import glsr
 
 VARIANTS = ('gmvae', 'vae', 'pati', 'cvae', 'fader', 'glsr')
 
@@ -60,7 +60,7 @@ def real_batch(dataset):
   info = dataset_info.load(dataset)
   spec = features.spec_from_json(info['features'])
   files = input_pipeline.shard_files(dataset, 'train', 0, 1, info)
-  ds = input_pipeline.make_dataset(files, spec, batch_size=32, keys=fader_base.INPUT_KEYS,
+  ds = input_pipeline.make_dataset(files, spec, batch_size=32, keys=family.INPUT_KEYS,
                                    shuffle=False)
   return {k: jnp.asarray(v) for k, v in next(ds.as_numpy_iterator()).items()}
 
@@ -69,14 +69,14 @@ def real_batch(dataset):
 
 
 def test_beta_schedule_holds_then_ramps_and_never_goes_negative():
-  beta = jax.vmap(lambda s: fader_losses.beta_schedule(s, 0.2, 1_000, 10_000))(
+  beta = jax.vmap(lambda s: losses.beta_schedule(s, 0.2, 1_000, 10_000))(
       jnp.arange(0, 30_000, 10))
   beta = np.asarray(beta)
   assert np.all(beta[:100] == 0) and np.all(beta >= 0) and np.all(beta <= 0.2 + 1e-7)
   assert np.all(np.diff(beta) >= 0)
-  np.testing.assert_allclose(fader_losses.beta_schedule(6_000, 0.2, 1_000, 10_000), 0.1,
+  np.testing.assert_allclose(losses.beta_schedule(6_000, 0.2, 1_000, 10_000), 0.1,
                              rtol=1e-6)
-  assert float(fader_losses.beta_schedule(11_000, 0.2, 1_000, 10_000)) == pytest.approx(0.2)
+  assert float(losses.beta_schedule(11_000, 0.2, 1_000, 10_000)) == pytest.approx(0.2)
 
 
 def test_gm_kl_matches_monte_carlo():
@@ -90,15 +90,15 @@ def test_gm_kl_matches_monte_carlo():
   eps = jax.random.normal(keys[3], (100_000, b, d))
   zs = mu + jnp.exp(0.5 * logvar) * eps
   log_q = jnp.sum(-0.5 * (eps**2 + logvar + math.log(2 * math.pi)), -1)  # [N, B]
-  log_p = jax.vmap(lambda z: fader_losses.log_normal_components(z, means, prior_logvar))(zs)
+  log_p = jax.vmap(lambda z: losses.log_normal_components(z, means, prior_logvar))(zs)
   mc = jnp.mean(log_q[..., None] - log_p, axis=0)  # [B, K]
-  closed = fader_losses.kl_to_components(mu, logvar, means, prior_logvar)
+  closed = losses.kl_to_components(mu, logvar, means, prior_logvar)
   np.testing.assert_allclose(closed, mc, rtol=0.02)
 
   z = mu  # q(c|x) evaluated at some z.
   label = jnp.array([-1, 2, 0, 1])
   known = jnp.array([1, 1, 0, 1])  # example 2 has a label it may not use
-  kl, q_c = fader_losses.gm_kl(mu, logvar, z, means, prior_logvar, label, known)
+  kl, q_c = losses.gm_kl(mu, logvar, z, means, prior_logvar, label, known)
   np.testing.assert_allclose(q_c.sum(-1), 1.0, rtol=1e-6)
   # Unlabelled: sum_k q_k KL_k + KL(q(c) || uniform); labelled: KL to its component.
   unsup = jnp.sum(q_c * mc, -1) + jnp.sum(q_c * jnp.log(k * q_c + 1e-12), -1)
@@ -114,7 +114,7 @@ def test_gm_kl_matches_monte_carlo():
 def test_regulariser_gradient_pushes_tanh_dz_towards_sign_dy():
   z = jnp.array([0.5, 0.0, -0.3, 0.2])
   y = jnp.array([0.0, 1.0, 2.0, 2.0])  # z is ordered against y
-  loss, grad = jax.value_and_grad(fader_losses.latent_regulariser)(z, y)
+  loss, grad = jax.value_and_grad(losses.latent_regulariser)(z, y)
   # Descent raises the codes of larger y and lowers those of smaller y.
   assert grad[0] > 0 and grad[2] < 0 and grad[3] < 0
   before = jnp.tanh(z[:, None] - z[None, :])
@@ -122,9 +122,9 @@ def test_regulariser_gradient_pushes_tanh_dz_towards_sign_dy():
   after = jnp.tanh((z - 0.1 * grad)[:, None] - (z - 0.1 * grad)[None, :])
   off = ~np.eye(4, dtype=bool) & (np.asarray(target) != 0)
   assert np.all(np.abs(np.asarray(after - target))[off] < np.abs(np.asarray(before - target))[off])
-  assert fader_losses.latent_regulariser(z - 0.1 * grad, y) < loss
+  assert losses.latent_regulariser(z - 0.1 * grad, y) < loss
   # Ordered codes far apart: nearly zero loss.
-  assert float(fader_losses.latent_regulariser(10.0 * y, y)) < 1e-3
+  assert float(losses.latent_regulariser(10.0 * y, y)) < 1e-3
 
 
 def test_glsr_derivative_matches_finite_difference(dataset, real_batch):
@@ -144,7 +144,7 @@ def test_glsr_derivative_matches_finite_difference(dataset, real_batch):
       def decoded(zz, feature=feature, target=target):
         lp, _ = model._apply(  # pylint: disable=protected-access
             params, feature, zz, target, jnp.ones(target.shape, bool), None, True,
-            method=fader_base.FaderNet.decode_sequence)
+            method=family.FaderNet.decode_sequence)
         return glsr.expected_attribute(feature, lp)
       out[attr] = (decoded(z.at[:, dim].add(h)) - decoded(z.at[:, dim].add(-h))) / (2 * h)
     return out
@@ -180,7 +180,7 @@ def test_contract_shapes(variant, dataset, real_batch):
   b = real_batch['tokens'].shape[0]
   latents = jax.jit(model.encode)(params, real_batch)
   for name, (key, dim) in model.controls.items():
-    assert name in fader_base.ATTRIBUTES and key in latents and dim < latents[key].shape[1]
+    assert name in family.ATTRIBUTES and key in latents and dim < latents[key].shape[1]
   if variant in ('cvae', 'fader'):
     np.testing.assert_allclose(latents['c_rhythm_density'][:, 0], real_batch['rhythm_density'])
   for v in latents.values():
@@ -200,9 +200,9 @@ def test_contract_shapes(variant, dataset, real_batch):
     assert tokens.shape == (b, 100) and tokens.dtype == np.int32
     assert tokens.min() >= 0 and tokens.max() < 342
     for row in tokens:  # PAD after the first EOS
-      eos = np.flatnonzero(row == fader_base.EOS)
+      eos = np.flatnonzero(row == family.EOS)
       if eos.size:
-        assert np.all(row[eos[0] + 1:] == fader_base.PAD)
+        assert np.all(row[eos[0] + 1:] == family.PAD)
   # Greedy decoding is deterministic; sampling depends on the key.
   np.testing.assert_array_equal(decode(params, latents, real_batch, None),
                                 decode(params, latents, real_batch, None))
@@ -220,7 +220,7 @@ def test_contract_shapes(variant, dataset, real_batch):
 def test_paper_config_sizes():
   config = fadernets_config.get_config('vgmidi')
   m = config.model
-  assert m.name == 'fadernets_gmvae' and config.batch_size == 128
+  assert m.name == 'fadernets.gmvae' and config.batch_size == 128
   assert (m.enc_hidden, m.dec_hidden, m.dec_layers, m.z_dim) == (512, 512, 2, 128)
   assert (m.beta, m.beta_hold_steps, m.beta_anneal_steps, m.num_clusters) == (0.2, 1000, 10000, 2)
   assert m.prior_logvar == -2.0 and config.optimizer.lr == 1e-3

@@ -8,7 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from data_prep import extractors
+from lsm.representation import formats
 from data_prep import sources
 from lsm.data import features
 from lsm.representation import frames as F
@@ -130,8 +130,8 @@ def test_pop909_piano_with_beat_file(shared_data):
 
 
 def test_extractor_examples_match_spec(shared_data):
-  extractor = extractors.get('frames')
-  settings = extractors.settings_with_defaults('frames', {
+  extractor = formats.get('frames')
+  settings = formats.settings_with_defaults('frames', {
       'window_bars': 1, 'hop_bars': 1, 'steps_per_bar': 16})
   spec = extractor.spec(settings)
   assert spec['frames'] == features.Feature('int64', (16, 156))

@@ -13,7 +13,7 @@ from configs import musae_data
 from data_prep import build
 from data_prep import music21_scores
 from data_prep import sources
-from data_prep.extractors import multitrack as extractor
+from lsm.representation.formats import multitrack as extractor
 from lsm.data import features
 from lsm.data import input_pipeline
 from lsm.representation import melody

@@ -14,9 +14,9 @@ from configs import musae as musae_config
 from lsm import metrics_log
 from lsm import train
 from lsm import train_step as train_step_lib
-from lsm.models import musae
-from lsm.models import musae_priors as priors
-from lsm.models import musae_wgan as wgan
+from lsm.models.musae import model as musae
+from lsm.models.musae import priors
+from lsm.models.musae import wgan
 
 
 # ------------------------------------------------------------------ fixtures

@@ -13,9 +13,9 @@ import pytest
 from flax import linen as nn
 
 from lsm import models
-from lsm.models import layers
-from lsm.models import musicvae
-from lsm.models import schedules
+from lsm.nn import rnn
+from lsm.models.musicvae import model as musicvae
+from lsm.nn import schedules
 
 HOLD, REST = 128, 129
 T = 32
@@ -107,7 +107,7 @@ def test_fused_gru_cell_matches_flax_gru_cell():
       'recurrent': {'kernel': cat(*(ref_params[g]['kernel'] for g in ('hr', 'hz', 'hn'))),
                     'bias': cat(jnp.zeros(8), ref_params['hn']['bias'])},
   }
-  fused = layers.GRUCell(4)
+  fused = rnn.GRUCell(4)
   want, _ = ref.apply({'params': ref_params}, h, x)
   got, _ = fused.apply({'params': fused_params}, h, x)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -118,9 +118,9 @@ def test_fused_gru_cell_matches_flax_gru_cell():
 
 def test_bidirectional_gru_final_states():
   tokens = jnp.asarray(MELODIES[:2, :6])
-  rnn = layers.BidirectionalGRU(4, vocab_size=130)
-  variables = rnn.init(jax.random.key(0), tokens)
-  (h_fwd, h_bwd), outputs = rnn.apply(variables, tokens)
+  bigru = rnn.BidirectionalGRU(4, vocab_size=130)
+  variables = bigru.init(jax.random.key(0), tokens)
+  (h_fwd, h_bwd), outputs = bigru.apply(variables, tokens)
   # Forward final state = output at the last step; backward final state =
   # backward output at the first step (outputs are kept in input order).
   np.testing.assert_allclose(h_fwd, outputs[:, -1, :4], rtol=1e-6)
@@ -129,7 +129,7 @@ def test_bidirectional_gru_final_states():
   # depends on the first token, the forward one's output at step 0 does not
   # depend on the last.
   changed = tokens.at[:, -1].set(0)
-  (_, _), outputs2 = rnn.apply(variables, changed)
+  (_, _), outputs2 = bigru.apply(variables, changed)
   np.testing.assert_allclose(outputs2[:, 0, :4], outputs[:, 0, :4])
   assert not np.allclose(outputs2[:, 0, 4:], outputs[:, 0, 4:])
 
@@ -164,12 +164,12 @@ def test_shapes_and_dtypes(model, params):
     chex.assert_type(out, jnp.int32)
     assert np.all((np.asarray(out) >= 0) & (np.asarray(out) < 130))
 
-  prior = jax.jit(model.sample_prior, static_argnames='n')(
-      params, jax.random.key(2), 3)
-  chex.assert_shape(prior, (3, T))
-  recon = jax.jit(model.reconstruct, static_argnames='greedy')(
-      params, states, None)
-  chex.assert_shape(recon, (b, T))
+  z_prior = jax.jit(model.sample_prior, static_argnames='n')(params, jax.random.key(2), 3)
+  chex.assert_shape(z_prior, (3, model.z_dim))
+  chex.assert_shape(decode(params, z_prior, jax.random.key(5)), (3, T))
+  mu2, var = jax.jit(model.posterior)(params, {'states': states})
+  np.testing.assert_allclose(mu2, mu, rtol=1e-6)
+  assert np.all(np.asarray(var) > 0)
 
   loss, metrics = jax.jit(model.loss)(params, {'states': states},
                                       jax.random.key(3), jnp.int32(0))

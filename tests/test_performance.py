@@ -12,7 +12,7 @@ from configs import fadernets_data
 from data_prep import build
 from data_prep import pipeline
 from data_prep import sources
-from data_prep.extractors import performance as extractor
+from lsm.representation.formats import performance as extractor
 from lsm.data import features
 from lsm.representation import attributes
 from lsm.representation import performance

@@ -15,7 +15,7 @@ import pytest
 from configs import musicvae
 from lsm import metrics_log
 from lsm import train
-from lsm.models import musicvae as musicvae_model
+from lsm.models.musicvae import model as musicvae_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

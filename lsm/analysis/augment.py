@@ -126,3 +126,44 @@ def split_notes(states, n: int) -> np.ndarray:
   out = np.where(in_note & ~starts_sub_note, HOLD, out)
   return out.reshape(states.shape).astype(np.int32)
 
+
+
+# Note lists ------------------------------------------------------------------------
+#
+# The same two families on any representation's notes [(start, end, pitch)] on the
+# 16th grid (polyphonic rolls, several tracks, performance tokens): the
+# representations' transpose / split_notes go through these.
+
+
+def transpose_pitch(pitch: int, p: int, low: int = 0, high: int = 127) -> int:
+  """One pitch moved by p semitones, brought back into [low, high] by whole octaves."""
+  q = int(pitch) + int(p)
+  if q > high:
+    q -= 12 * (-(-(q - high) // 12))
+  if q < low:
+    q += 12 * (-(-(low - q) // 12))
+  return q
+
+
+def transpose_note_list(notes, p: int, low: int = 0, high: int = 127) -> list[tuple]:
+  """Every note moved by p semitones (octave edge rule, as `transpose`)."""
+  return [(s, e, transpose_pitch(q, p, low, high), *rest) for s, e, q, *rest in notes]
+
+
+def split_note_list(notes, n: int) -> list[tuple]:
+  """Every note of d steps split into min(n, d) notes of the same pitch, the longer
+  parts first, exactly as `split_notes` divides a melody's notes."""
+  if n < 1:
+    raise ValueError(f'n must be >= 1, got {n}')
+  out = []
+  for s, e, q, *rest in notes:
+    d = int(e) - int(s)
+    k = min(n, max(d, 1))
+    base, extra = d // k, d % k
+    start = int(s)
+    for i in range(k):
+      length = base + (1 if i < extra else 0)
+      if length > 0:
+        out.append((start, start + length, q, *rest))
+      start += length
+  return out

@@ -72,7 +72,7 @@ def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int,
 
 
 # Feature transposed at input time, and the feature saying which of its rows may
-# move (multitrack: 0 for drum tracks, written by data_prep/extractors/multitrack.py).
+# move (multitrack: 0 for drum tracks, written by lsm/representation/formats/multitrack.py).
 TRANSPOSED = {'states': None, 'tracks': 'transpose_mask'}
 
 
@@ -204,3 +204,33 @@ class DataSource:
     ds = ds.take(n)
     for batch in ds.as_numpy_iterator():
       yield self.to_global(batch)
+
+
+def read_split(data_path: str, split: str, n: int | None = None,
+               keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+  """Every (or the first n) example of a split in file order, as numpy arrays.
+
+  Args:
+    data_path: a built dataset directory.
+    split: 'train', 'valid' or 'test'.
+    n: cap on examples (None: all).
+    keys: features to read (default: every fixed-shape numeric feature).
+  """
+  info = dataset_info.load(data_path)
+  if split not in info['splits']:
+    raise ValueError(f'split {split!r} not in {data_path} (has {sorted(info["splits"])})')
+  spec = features.spec_from_json(info['features'])
+  numeric = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
+  keys = list(keys or numeric)
+  unknown = [k for k in keys if k not in numeric]
+  if unknown:
+    raise ValueError(f'{data_path} has no numeric feature(s) {unknown} (it has {numeric})')
+  files = shard_files(data_path, split, 0, 1, info=info)
+  # Batches of one, then unbatched: make_dataset drops remainders, every example is wanted.
+  ds = make_dataset(files, spec, batch_size=1, keys=keys, shuffle=False).unbatch()
+  if n:
+    ds = ds.take(n)
+  parts = list(ds.batch(4096).as_numpy_iterator())
+  if not parts:
+    raise ValueError(f'split {split!r} of {data_path} holds no examples')
+  return {k: np.concatenate([p[k] for p in parts]) for k in keys}

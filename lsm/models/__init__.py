@@ -1,7 +1,10 @@
-"""Model registry: `config.model.name` names a module lsm/models/<name>.py.
+"""Model registry: `config.model.name` is a dotted name under lsm/models/.
 
-Each such module defines a class `Model` (a subclass of lsm.models.base.Model).
-Adding a model means adding that file and a config; the trainer is unchanged.
+'musicvae' -> lsm/models/musicvae/ (a package exporting `Model`),
+'fadernets.gmvae' -> lsm/models/fadernets/gmvae.py, 'fadernets.baselines.pati' ->
+lsm/models/fadernets/baselines/pati.py. Each such module defines a class `Model`
+(a subclass of lsm.models.base.Model). Adding a model means adding that file and
+a config; the trainer and the tools are unchanged.
 """
 
 import importlib
@@ -10,14 +13,38 @@ import ml_collections
 
 from lsm.models import base
 
+# Names used before the models were laid out by paper: workdirs trained then keep
+# loading (their config.json holds the old name).
+LEGACY_NAMES = {
+    'fadernets': 'fadernets.vae',
+    'fadernets_gmvae': 'fadernets.gmvae',
+    'pati': 'fadernets.baselines.pati',
+    'cvae': 'fadernets.baselines.cvae',
+    'fader_networks': 'fadernets.baselines.fader_networks',
+    'glsr': 'fadernets.baselines.glsr',
+}
+
+
+def canonical_name(name: str) -> str:
+  return LEGACY_NAMES.get(name, name)
+
 
 def get_model(model_config: ml_collections.ConfigDict) -> base.Model:
   """Instantiates the model named by `model_config.name`."""
-  name = model_config.name
+  name = canonical_name(str(model_config.name))
+  module_name = f'lsm.models.{name}'
   try:
-    module = importlib.import_module(f'lsm.models.{name}')
+    module = importlib.import_module(module_name)
   except ModuleNotFoundError as e:
-    if e.name != f'lsm.models.{name}':
+    if not (e.name and module_name.startswith(e.name)):
       raise
-    raise ValueError(f'config.model.name={name!r}: no module lsm/models/{name}.py') from e
+    path = 'lsm/models/' + name.replace('.', '/')
+    raise ValueError(f'config.model.name={model_config.name!r}: no module {path}.py or '
+                     f'package {path}/') from None
+  if not hasattr(module, 'Model'):
+    raise ValueError(f'config.model.name={model_config.name!r}: {module_name} defines no Model')
+  if name != model_config.name:
+    model_config = model_config.copy_and_resolve_references()
+    with model_config.unlocked():
+      model_config.name = name
   return module.Model(model_config)

@@ -2,7 +2,7 @@
 write decoded clips back as MIDI and pictures.
 
 A dataset's representation (`config.data.representation`, one extractor in
-data_prep/extractors) fixes the feature a model reads and how a song becomes
+lsm/representation/formats) fixes the feature a model reads and how a song becomes
 it: 'melody' gives 'states' (130-state melodies, musicvae), 'frames' gives
 'frames' (16 x 156 piano rolls, frame_vae). A tool asks `for_config(config)`
 and never branches on the representation itself.

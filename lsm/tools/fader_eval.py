@@ -86,7 +86,9 @@ PAPER_SOURCE = ('tan2020, Table 1 (../shared/papers/tan2020_music_fadernets.txt,
 # Our model names (and config.model.name values) -> paper rows.
 _PAPER_ALIASES = {
     'vae': 'vae', 'vanilla': 'vae', 'fadernets': 'vae',
-    'gmvae': 'gmvae', 'gm-vae': 'gmvae', 'fadernets_gmvae': 'gmvae',
+    'gmvae': 'gmvae', 'gm-vae': 'gmvae', 'fadernets_gmvae': 'gmvae', 'fadernets.gmvae': 'gmvae',
+    'fadernets.vae': 'vae', 'fadernets.baselines.pati': 'pati', 'fadernets.baselines.cvae': 'cvae',
+    'fadernets.baselines.fader_networks': 'fader', 'fadernets.baselines.glsr': 'glsr',
     'pati': 'pati', 'cvae': 'cvae', 'fader': 'fader', 'fader_networks': 'fader',
     'glsr': 'glsr',
 }

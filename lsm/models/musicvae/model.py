@@ -37,8 +37,8 @@ import ml_collections
 from flax import linen as nn
 
 from lsm.models import base
-from lsm.models import layers
-from lsm.models import schedules
+from lsm.nn import rnn
+from lsm.nn import schedules
 
 Dtype = Any
 
@@ -77,7 +77,7 @@ class Encoder(nn.Module):
   @nn.compact
   def __call__(self, states: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Returns (mu, logvar), float32 [B, z_dim], for int states [B, T]."""
-    (h_fwd, h_bwd), _ = layers.BidirectionalGRU(
+    (h_fwd, h_bwd), _ = rnn.BidirectionalGRU(
         self.hidden, vocab_size=self.num_states, dtype=self.dtype,
         param_dtype=self.param_dtype, name='rnn')(states)
     h = jnp.concatenate([h_fwd, h_bwd], axis=-1)
@@ -110,10 +110,10 @@ class _DecoderStep(nn.Module):
     rnn_states, picked_prev = carry
     truth_prev, use_truth, key = xs
     token = jnp.where(use_truth, truth_prev, picked_prev)
-    x = layers.InputProjection(self.hidden, vocab_size=self.num_states,
+    x = rnn.InputProjection(self.hidden, vocab_size=self.num_states,
                                dtype=self.dtype, param_dtype=self.param_dtype,
                                name='token_input')(token) + z_input
-    rnn_states, h = layers.StackedGRU(
+    rnn_states, h = rnn.StackedGRU(
         self.hidden, self.num_layers, project_input=False, dtype=self.dtype,
         param_dtype=self.param_dtype, name='rnn')(rnn_states, x)
     logits = nn.Dense(self.num_states, dtype=self.dtype,
@@ -157,7 +157,7 @@ class Decoder(nn.Module):
     if keys is None and not greedy:
       raise ValueError('sampling decoder needs per-step rng keys')
     batch = z.shape[0]
-    carry = layers.LatentToCarry(self.hidden, self.num_layers, dtype=self.dtype,
+    carry = rnn.LatentToCarry(self.hidden, self.num_layers, dtype=self.dtype,
                                  param_dtype=self.param_dtype,
                                  name='initial_state')(z)
     # z is an input at every step; its share of layer 0's input projection is
@@ -218,12 +218,8 @@ class Model(base.Model):
   input_keys = ('states',)
 
   def __init__(self, config: ml_collections.ConfigDict):
-    defaults = default_config()
-    unknown = sorted(set(config.keys()) - set(defaults.keys()))
-    if unknown:
-      raise ValueError(f'unknown config.model fields for musicvae: {unknown}')
-    cfg = ml_collections.ConfigDict(
-        {k: config.get(k, v) for k, v in defaults.items()})
+    cfg = base.resolve_config(config, default_config(), positive=(
+        'seq_len', 'num_states', 'z_dim', 'enc_hidden', 'dec_hidden', 'dec_layers'))
     super().__init__(config)
     self.seq_len = int(cfg.seq_len)
     self.num_states = int(cfg.num_states)
@@ -233,9 +229,6 @@ class Model(base.Model):
     self.beta_rate = float(cfg.beta_rate or 0.0)
     self.free_bits = float(cfg.free_bits or 0.0)
     self.scheduled_sampling_k = float(cfg.scheduled_sampling_k or 0.0)
-    for name in ('seq_len', 'num_states', 'z_dim', 'enc_hidden', 'dec_hidden', 'dec_layers'):
-      if int(cfg[name]) <= 0:
-        raise ValueError(f'config.model.{name} must be positive, got {cfg[name]}')
     if self.scheduled_sampling_k < 0 or self.beta < 0:
       raise ValueError('config.model.scheduled_sampling_k and config.model.beta must be >= 0')
     if cfg.kl_reduction not in ('mean', 'sum'):
@@ -334,14 +327,19 @@ class Model(base.Model):
         method=MusicVAE.decode)
     return log_probs, fed
 
+  def posterior(self, params: base.Params, batch: base.Batch) -> tuple[jax.Array, jax.Array]:
+    """(mu, sigma^2) of q(z|x), float32 [B, z_dim]."""
+    mu, logvar = self.encode(params, batch['states'])
+    return mu, jnp.exp(logvar)
+
   def decode(self, params: base.Params, z: jax.Array, rng: jax.Array | None,
-             temperature: jax.Array | float = 1.0,
-             greedy: bool = False) -> jax.Array:
+             temperature: jax.Array | float = 1.0, greedy: bool = False,
+             conditioning=None) -> jax.Array:
     """Free-running decoding of `seq_len` steps from z [B, z_dim].
 
     Jit with static_argnames='greedy'. Greedy picks argmax tokens (rng unused,
     may be None); otherwise each step samples from softmax(logits /
-    temperature).
+    temperature). No conditioning besides z.
 
     Returns:
       int32 states [B, seq_len].
@@ -353,30 +351,6 @@ class Model(base.Model):
         jnp.zeros((batch, self.seq_len), bool), keys, temperature, greedy,
         method=MusicVAE.decode)
     return picked
-
-  def sample_prior(self, params: base.Params, rng: jax.Array, n: int,
-                   temperature: jax.Array | float = 1.0) -> jax.Array:
-    """Decodes n codes z ~ N(0, I) by sampling; jit with static_argnames='n'.
-
-    The temperature scales the decoder's logits, not the prior.
-
-    Returns:
-      int32 states [n, seq_len].
-    """
-    z = jax.random.normal(self._stream(rng, 'latent'), (n, self.z_dim))
-    return self.decode(params, z, self._stream(rng, 'decoder'), temperature)
-
-  def reconstruct(self, params: base.Params, states: jax.Array,
-                  rng: jax.Array | None, greedy: bool = True) -> jax.Array:
-    """Encodes to z = mu (the paper's representation) and decodes free-running.
-
-    Jit with static_argnames='greedy'.
-
-    Returns:
-      int32 states [B, seq_len].
-    """
-    mu, _ = self.encode(params, states)
-    return self.decode(params, mu, rng, greedy=greedy)
 
   # -------------------------------------------------------------- training
 

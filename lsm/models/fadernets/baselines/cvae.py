@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import ml_collections
 
-from lsm.models import fader_base
+from lsm.models.fadernets import family
 
 
-class Model(fader_base.FaderModel):
+class Model(family.FaderModel):
 
   encode_attributes = True
 
   def extra_defaults(self):
-    return dict(name='cvae')
+    return dict(name='fadernets.baselines.cvae')
 
   def _setup(self, cfg: ml_collections.ConfigDict) -> None:
-    self.latents = (('z', self.z_dim),)
+    self.latents = (('z', self.subspace_dim),)
     if self.encode_attributes:
-      self.encoder_attributes = fader_base.ATTRIBUTES
-    self.decoder_attributes = fader_base.ATTRIBUTES
-    self.controls = {a: (f'c_{a}', 0) for a in fader_base.ATTRIBUTES}
+      self.encoder_attributes = family.ATTRIBUTES
+    self.decoder_attributes = family.ATTRIBUTES
+    self.controls = {a: (f'c_{a}', 0) for a in family.ATTRIBUTES}

@@ -1,11 +1,22 @@
-"""2-bar (configurable) monophonic melody windows in the 130-state encoding (yang2019)."""
+"""2-bar (configurable) monophonic melody windows in the 130-state encoding (yang2019).
+
+Feature 'states' [window_bars * 16] (0..127 onset, 128 hold, 129 rest); musicvae reads
+and decodes it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from lsm.analysis import augment
 from lsm.data import features
+from lsm.representation import melody
 from lsm.representation import melody_extraction
+
+FEATURE = 'states'
+AGREEMENT = 'fraction of equal steps'
 
 DEDUP_KEYS = ('states',)
 DEFAULTS = {
@@ -29,3 +40,28 @@ def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
     raise melody_extraction.ExtractionError(
         'no_windows', f'{len(segments)} segment(s) but no window with notes')
   return [{'states': w.states, 'start_bar': w.start_bar, 'qpm': w.qpm} for w in windows]
+
+
+# Use side ---------------------------------------------------------------------------
+
+
+def to_midi(value, settings=None, qpm: float = 120.0):
+  del settings
+  return melody.states_to_pretty_midi(np.asarray(value), qpm=qpm)
+
+
+def notes(value, qpm: float = 120.0) -> list[tuple[int, int, int]]:
+  del qpm
+  return melody.states_to_notes(np.asarray(value))
+
+
+def agreement(a, b) -> float:
+  return float(np.mean(np.asarray(a) == np.asarray(b)))
+
+
+def transpose(examples: dict, k: int) -> dict:
+  return dict(examples, states=augment.transpose(examples['states'], k))
+
+
+def split_notes(examples: dict, n: int) -> dict:
+  return dict(examples, states=augment.split_notes(examples['states'], n))

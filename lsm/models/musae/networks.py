@@ -26,11 +26,11 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from lsm.models import layers
-from lsm.models import musae_layers
+from lsm.nn import rnn
+from lsm.nn import rnn
 
 Dtype = Any
-GATES = musae_layers.GATES
+GATES = rnn.GATES
 
 
 class Encoder(nn.Module):
@@ -56,7 +56,7 @@ class Encoder(nn.Module):
     ids = tracks.astype(jnp.int32) + self.num_states * jnp.arange(self.num_tracks)[None, :, None]
     proj = sum(embed(ids[:, k]) for k in range(self.num_tracks))  # [B, T, 8H]
     proj_fwd, proj_bwd = jnp.split(proj, 2, axis=-1)
-    h_fwd, h_bwd = musae_layers.StackedBidirectionalLSTM(
+    h_fwd, h_bwd = rnn.StackedBidirectionalLSTM(
         self.features, self.num_layers, dtype=self.dtype, param_dtype=self.param_dtype,
         name='rnn')(proj_fwd, proj_bwd)
     h = jnp.concatenate([h_fwd, h_bwd], axis=-1)
@@ -77,13 +77,13 @@ class TrackDecoder(nn.Module):
   def __call__(self, z: jax.Array) -> jax.Array:
     init = nn.Dense(2 * self.num_layers * self.features, dtype=self.dtype,
                     param_dtype=self.param_dtype, name='initial_state')(z)
-    init = jnp.split(jnp.tanh(init.astype(jnp.float32)).astype(layers.CARRY_DTYPE),
+    init = jnp.split(jnp.tanh(init.astype(jnp.float32)).astype(rnn.CARRY_DTYPE),
                      2 * self.num_layers, axis=-1)
     carry = tuple((init[2 * i], init[2 * i + 1]) for i in range(self.num_layers))
     # z is layer 0's input at every step: project it once, not T times.
     z_proj = nn.Dense(GATES * self.features, use_bias=False, dtype=self.dtype,
                       param_dtype=self.param_dtype, name='z_input')(z)
-    scan = nn.scan(musae_layers.StackedLSTMStep, variable_broadcast='params',
+    scan = nn.scan(rnn.StackedLSTMStep, variable_broadcast='params',
                    split_rngs={'params': False}, in_axes=nn.broadcast, out_axes=1,
                    length=self.seq_len)
     _, outputs = scan(self.features, self.num_layers, dtype=self.dtype,

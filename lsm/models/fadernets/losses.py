@@ -4,7 +4,7 @@ Gaussian KLs (standard and Gaussian-mixture prior), the semi-supervised
 GM-VAE term of the paper's eq. 1, Pati & Lerch's latent regulariser, the
 masked token NLL and the beta schedule. Every KL here is in nats per example,
 summed over latent dims; the models divide by the latent size (see
-fader_base: 'per-dim mean' reductions, the scale the paper's beta = 0.2 is for).
+family.py: 'per-dim mean' reductions, the scale the paper's beta = 0.2 is for).
 """
 
 from __future__ import annotations

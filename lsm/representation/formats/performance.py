@@ -37,12 +37,15 @@ from typing import Any
 
 import numpy as np
 
+from lsm.analysis import augment
 from lsm.data import features
 from lsm.representation import attributes
 from lsm.representation import melody_extraction
 from lsm.representation import performance
 from lsm.representation import quantize
 
+FEATURE = 'tokens'
+AGREEMENT = 'Jaccard index of the (onset step, pitch) pairs on the 16th grid'
 DEDUP_KEYS = ('tokens', 'key', 'label')
 DEFAULTS = {
     'max_tokens': 100,              # Tokens per segment, EOS included (paper: 100).
@@ -53,6 +56,7 @@ DEFAULTS = {
     'min_distinct_pitches': 3,      # Paper: more than 2 distinct pitches.
     'min_sounding_fraction': 0.75,  # Paper: >= 75% of the steps sounding.
     'key_scope': 'song',            # 'song' or 'segment': what the key is analysed over.
+    'require_first_onset': True,    # Drop segments without an onset on the first step.
 }
 DROP_REASONS = ('too_long', 'empty', 'few_pitches', 'sparse', 'no_first_onset')
 
@@ -106,7 +110,7 @@ def _drop_reason(notes, attrs: attributes.Attributes, settings) -> str | None:
     return 'few_pitches'
   if np.mean(attrs.rhythm != attributes.REST) < settings['min_sounding_fraction']:
     return 'sparse'
-  if attrs.rhythm[0] != attributes.ONSET:
+  if settings.get('require_first_onset', True) and attrs.rhythm[0] != attributes.ONSET:
     return 'no_first_onset'
   return None
 
@@ -201,3 +205,74 @@ def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
     raise melody_extraction.ExtractionError(
         'no_segments', f'{len(bars)} 4/4 bar(s), none kept: {dict(sorted(dropped.items()))}')
   return examples
+
+
+# Use side ---------------------------------------------------------------------------
+
+
+def USE_SETTINGS(settings: dict[str, Any]) -> dict[str, Any]:  # pylint: disable=invalid-name
+  """A user's song keeps every bar that has notes (the corpus filters are off)."""
+  del settings
+  return {'min_distinct_pitches': 1, 'min_sounding_fraction': 0.0,
+          'require_first_onset': False}
+
+
+def to_midi(value, settings=None, qpm: float = 120.0):
+  del settings, qpm  # Tokens keep time in seconds (the 10 ms clock).
+  return performance.to_pretty_midi(np.asarray(value))
+
+
+def notes(value, qpm: float = 120.0) -> list[tuple[int, int, int]]:
+  """(start, end, pitch) on the 16th grid of the segment's tempo."""
+  steps_per_clock = qpm / 60.0 * 4 / performance.STEPS_PER_SECOND
+  out = []
+  for n in performance.notes_from_events(np.asarray(value)):
+    start = int(round(n.start * steps_per_clock))
+    out.append((start, max(int(round(n.end * steps_per_clock)), start + 1), n.pitch))
+  return sorted(out)
+
+
+def agreement(a, b, qpm: float = 120.0) -> float:
+  sa = {(s, p) for s, _, p in notes(a, qpm)}
+  sb = {(s, p) for s, _, p in notes(b, qpm)}
+  union = sa | sb
+  return len(sa & sb) / len(union) if union else 1.0
+
+
+def _map_notes(examples: dict, fn) -> dict:
+  """Applies fn to each segment's notes (10 ms clock) and recomputes every feature
+  derived from the tokens: num_tokens and the attributes. Notes that no longer fit in
+  max_tokens (a split into many short notes) are dropped from the end."""
+  tokens = np.asarray(examples['tokens'])
+  max_tokens = tokens.shape[-1]
+  qpms = np.asarray(examples.get('qpm', np.full(len(tokens), 120.0)), np.float64)
+  out = {k: np.array(v, copy=True) for k, v in examples.items()}
+  for i, row in enumerate(tokens):
+    moved = performance.canonical(fn([(n.start, n.end, n.pitch, n.velocity_bin)
+                                      for n in performance.notes_from_events(row)]))
+    events = performance.events_from_notes(moved)
+    while len(events) + 1 > max_tokens and moved:
+      moved = moved[:-1]
+      events = performance.events_from_notes(moved)
+    out['tokens'][i], num = performance.pad(events, max_tokens)
+    if 'num_tokens' in out:
+      out['num_tokens'][i] = num
+    attrs = attributes.attributes_of(performance.to_pretty_midi(out['tokens'][i]),
+                                     qpm=float(qpms[i]))
+    for name in ('rhythm', 'note_count', 'rhythm_density', 'note_density'):
+      if name in out:
+        out[name][i] = attrs[name]
+  return out
+
+
+def _notes(items) -> list[performance.Note]:
+  return [performance.Note(int(s), int(e), int(p), int(v)) for s, e, p, v in items]
+
+
+def transpose(examples: dict, k: int) -> dict:
+  return _map_notes(examples, lambda ns: _notes(augment.transpose_note_list(
+      ns, k, performance.MIN_PITCH, performance.MAX_PITCH)))
+
+
+def split_notes(examples: dict, n: int) -> dict:
+  return _map_notes(examples, lambda ns: _notes(augment.split_note_list(ns, n)))

@@ -28,8 +28,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lsm.analysis import augment
 from lsm.data import features
+from lsm.representation import melody
 from lsm.representation import multitrack
+
+FEATURE = 'tracks'
+AGREEMENT = 'fraction of equal steps over every track'
 
 DEDUP_KEYS = ('tracks',)
 DEFAULTS = {
@@ -92,3 +97,51 @@ def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
   mask = tag_mask(settings['tags'], song_tags(ref.song_id, ref.labels, settings.get('tag_pattern')))
   return [{'tracks': w.tracks, 'tag_mask': mask, 'transpose_mask': w.pitched,
            'start_bar': w.start_bar, 'qpm': w.qpm} for w in windows]
+
+
+# Use side ---------------------------------------------------------------------------
+
+
+def USE_SETTINGS(settings: dict[str, Any]) -> dict[str, Any]:  # pylint: disable=invalid-name
+  """A user's song keeps every window (no silence filter) and one choice of instruments."""
+  return {'max_silent_bars': settings['window_bars'], 'max_combinations': 1}
+
+
+def to_midi(value, settings: dict[str, Any] | None = None, qpm: float = 120.0):
+  rules = multitrack.rules_of(settings['tracks']) if settings and settings.get('tracks') else None
+  value = np.asarray(value)
+  if rules is not None and len(rules) != value.shape[0]:
+    rules = None  # Written as generic tracks rather than mislabelled.
+  return multitrack.tracks_to_pretty_midi(value, rules, qpm=qpm)
+
+
+def notes(value, qpm: float = 120.0) -> list[tuple[int, int, int, int]]:
+  """(start, end, pitch, track) of every track's notes."""
+  del qpm
+  return sorted((s, e, p, k) for k, track in enumerate(np.asarray(value))
+                for s, e, p in melody.states_to_notes(track))
+
+
+def agreement(a, b) -> float:
+  return float(np.mean(np.asarray(a) == np.asarray(b)))
+
+
+def _pitched(examples: dict) -> np.ndarray:
+  tracks = np.asarray(examples['tracks'])
+  mask = examples.get('transpose_mask')
+  return (np.ones(tracks.shape[:2], bool) if mask is None
+          else np.broadcast_to(np.asarray(mask) > 0, tracks.shape[:2]))
+
+
+def transpose(examples: dict, k: int) -> dict:
+  """Pitched tracks moved by k semitones; drum tracks (transpose_mask 0) unchanged."""
+  tracks = np.asarray(examples['tracks'])
+  moved = augment.transpose(tracks.reshape(-1, tracks.shape[-1]), k).reshape(tracks.shape)
+  return dict(examples, tracks=np.where(_pitched(examples)[..., None], moved, tracks))
+
+
+def split_notes(examples: dict, n: int) -> dict:
+  """Every track's notes split into n (drum hits are one step and stay)."""
+  tracks = np.asarray(examples['tracks'])
+  out = augment.split_notes(tracks.reshape(-1, tracks.shape[-1]), n).reshape(tracks.shape)
+  return dict(examples, tracks=out)

@@ -16,10 +16,8 @@ The paper's R (eq. 14) is KL(q(z|x) || p(z)) of the whole latent vector, which
 for a diagonal Gaussian is the sum over dims; so 'sum' is the default here
 (unlike musicvae's EC2 recipe, which averages).
 
-The model offers the same use-mode methods as musicvae (encode, decode,
-sample_prior, reconstruct, seq_len, z_dim), so the tools (lsm.tools.channel,
-lsm.tools.interpolate, lsm.generate) drive it unchanged; decode returns 0/1
-int32 frames instead of states.
+The inference contract (lsm/models/base.py) is the same as musicvae's, so every
+tool drives it unchanged; decode returns 0/1 int32 frames instead of states.
 """
 
 from __future__ import annotations
@@ -112,17 +110,12 @@ class Model(base.Model):
   """
 
   input_keys = ('frames',)
+  output_key = 'frames'
 
   def __init__(self, config: ml_collections.ConfigDict):
-    defaults = default_config()
-    unknown = sorted(set(config.keys()) - set(defaults.keys()))
-    if unknown:
-      raise ValueError(f'unknown config.model fields for frame_vae: {unknown}')
-    cfg = ml_collections.ConfigDict({k: config.get(k, v) for k, v in defaults.items()})
+    cfg = base.resolve_config(config, default_config(), positive=(
+        'seq_len', 'num_cells', 'hidden', 'z_dim', 'enc_layers', 'dec_layers'))
     super().__init__(config)
-    for name in ('seq_len', 'num_cells', 'hidden', 'z_dim', 'enc_layers', 'dec_layers'):
-      if int(cfg[name]) <= 0:
-        raise ValueError(f'config.model.{name} must be positive, got {cfg[name]}')
     if cfg.activation not in _ACTIVATIONS:
       raise ValueError(f'config.model.activation must be one of {sorted(_ACTIVATIONS)}, '
                        f'got {cfg.activation!r}')
@@ -188,9 +181,15 @@ class Model(base.Model):
     out = self._apply(params, jnp.asarray(z, jnp.float32), method=FrameVAE.decode)
     return out.reshape((z.shape[0],) + self.frame_shape)
 
+  def posterior(self, params: base.Params, batch: base.Batch) -> tuple[jax.Array, jax.Array]:
+    """(mu, sigma^2) of q(z|x), float32 [B, z_dim]."""
+    mu, logvar = self.encode(params, batch['frames'])
+    return mu, jnp.exp(logvar)
+
   def decode(self, params: base.Params, z: jax.Array, rng: jax.Array | None,
-             temperature: jax.Array | float = 1.0, greedy: bool = False) -> jax.Array:
-    """Frames int32 [B, T, 156] of codes z [B, z_dim]; same signature as musicvae.decode.
+             temperature: jax.Array | float = 1.0, greedy: bool = False,
+             conditioning=None) -> jax.Array:
+    """Frames int32 [B, T, 156] of codes z [B, z_dim] (no conditioning besides z).
 
     Greedy sets the cells whose probability exceeds 1/2 (rng unused, may be
     None); otherwise each cell is a Bernoulli draw of sigmoid(logits /
@@ -205,18 +204,6 @@ class Model(base.Model):
     half = self.num_cells // 2
     play, art = on[..., :half], on[..., half:]
     return jnp.concatenate([play, art & play], axis=-1).astype(jnp.int32)
-
-  def sample_prior(self, params: base.Params, rng: jax.Array, n: int,
-                   temperature: jax.Array | float = 1.0) -> jax.Array:
-    """Decodes n codes z ~ N(0, I) by sampling the cells; jit with static_argnames='n'."""
-    z = jax.random.normal(self._stream(rng, 'latent'), (n, self.z_dim))
-    return self.decode(params, z, self._stream(rng, 'decoder'), temperature)
-
-  def reconstruct(self, params: base.Params, frames: jax.Array, rng: jax.Array | None,
-                  greedy: bool = True) -> jax.Array:
-    """Encodes to z = mu and decodes; jit with static_argnames='greedy'."""
-    mu, _ = self.encode(params, frames)
-    return self.decode(params, mu, rng, greedy=greedy)
 
   # -------------------------------------------------------------- training
 

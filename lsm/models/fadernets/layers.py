@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from lsm.models import layers
+from lsm.nn import rnn
 
 Dtype = Any
 
@@ -50,13 +50,13 @@ class TokenEncoder(nn.Module):
     """Encodes tokens; `lengths` [B] counts the valid ones, `condition` [B, C] is optional."""
     finals = []
     for direction in ('forward', 'backward'):
-      proj = layers.InputProjection(self.hidden, self.vocab_size, dtype=self.dtype,
+      proj = rnn.InputProjection(self.hidden, self.vocab_size, dtype=self.dtype,
                                     name=f'{direction}_input')(tokens)
       if condition is not None:
         # [token one-hot, c] @ W = embed(token) + c @ W_c: c's share once per sequence.
         proj = proj + nn.Dense(3 * self.hidden, use_bias=False, dtype=self.dtype,
                                name=f'{direction}_condition')(condition)[:, None, :]
-      cell = layers.GRUCell(self.hidden, project_input=False, dtype=self.dtype, parent=None)
+      cell = rnn.GRUCell(self.hidden, project_input=False, dtype=self.dtype, parent=None)
       carry, _ = nn.RNN(cell, name=f'{direction}_rnn')(
           proj, seq_lengths=lengths, return_carry=True,
           reverse=direction == 'backward', keep_order=True)
@@ -72,7 +72,8 @@ class _DecoderStep(nn.Module):
 
   Carry: (GRU states, token picked at the previous step). Scanned per step:
   (ground truth of the previous step [B], feed it? [B], rng key or None).
-  Broadcast: the conditioning vector's input projection [B, 3H].
+  Broadcast: the conditioning vector's input projection [B, 3H] and the
+  sampling temperature.
   """
   num_classes: int
   hidden: int
@@ -81,20 +82,20 @@ class _DecoderStep(nn.Module):
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, carry, xs, cond_input):
+  def __call__(self, carry, xs, cond_input, temperature):
     rnn_states, picked_prev = carry
     truth_prev, use_truth, key = xs
     token = jnp.where(use_truth, truth_prev, picked_prev)
-    x = layers.InputProjection(self.hidden, vocab_size=self.num_classes + 1, dtype=self.dtype,
+    x = rnn.InputProjection(self.hidden, vocab_size=self.num_classes + 1, dtype=self.dtype,
                                name='token_input')(token) + cond_input
-    rnn_states, h = layers.StackedGRU(self.hidden, self.num_layers, project_input=False,
+    rnn_states, h = rnn.StackedGRU(self.hidden, self.num_layers, project_input=False,
                                       dtype=self.dtype, name='rnn')(rnn_states, x)
     logits = nn.Dense(self.num_classes, dtype=self.dtype, name='logits')(h)
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     if self.greedy:
       picked = jnp.argmax(log_probs, axis=-1)
     else:
-      picked = jax.random.categorical(key, log_probs, axis=-1)
+      picked = jax.random.categorical(key, log_probs / temperature, axis=-1)
     picked = picked.astype(jnp.int32)
     return (rnn_states, picked), (log_probs, picked)
 
@@ -105,7 +106,7 @@ class AutoregressiveDecoder(nn.Module):
   Attributes:
     num_classes: output classes; the start id is num_classes.
     hidden: units per layer.
-    num_layers: stacked layers.
+    num_layers: stacked rnn.
     dtype: compute dtype.
   """
   num_classes: int
@@ -115,7 +116,8 @@ class AutoregressiveDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, cond: jax.Array, targets: jax.Array, use_truth: jax.Array,
-               keys: jax.Array | None = None, greedy: bool = False):
+               keys: jax.Array | None = None, greedy: bool = False,
+               temperature: jax.Array | float = 1.0):
     """Runs targets.shape[1] steps.
 
     Args:
@@ -126,6 +128,7 @@ class AutoregressiveDecoder(nn.Module):
         start id.
       keys: [T] rng keys to sample picks; None when `greedy`.
       greedy: pick argmax instead of sampling (static).
+      temperature: divides the log-probs when sampling.
 
     Returns:
       (log_probs float32 [B, T, num_classes], picked int32 [B, T]).
@@ -133,7 +136,7 @@ class AutoregressiveDecoder(nn.Module):
     if keys is None and not greedy:
       raise ValueError('a sampling decoder needs per-step rng keys')
     batch = targets.shape[0]
-    carry = layers.LatentToCarry(self.hidden, self.num_layers, dtype=self.dtype,
+    carry = rnn.LatentToCarry(self.hidden, self.num_layers, dtype=self.dtype,
                                  name='initial_state')(cond)
     cond_input = nn.Dense(3 * self.hidden, dtype=self.dtype, name='cond_input')(cond)
     start = jnp.full((batch, 1), self.num_classes, jnp.int32)
@@ -141,11 +144,12 @@ class AutoregressiveDecoder(nn.Module):
     # Step 0 reads the start id whichever way the coin fell.
     use_truth = use_truth.at[:, 0].set(True)
     scan = nn.scan(_DecoderStep, variable_broadcast='params', split_rngs={'params': False},
-                   in_axes=(0, nn.broadcast), out_axes=0)
+                   in_axes=(0, nn.broadcast, nn.broadcast), out_axes=0)
     step = scan(self.num_classes, self.hidden, self.num_layers, greedy, dtype=self.dtype,
                 name='step')
     xs = (truth_prev.T, use_truth.T, keys)
-    _, (log_probs, picked) = step((carry, start[:, 0]), xs, cond_input)
+    _, (log_probs, picked) = step((carry, start[:, 0]), xs, cond_input,
+                                  jnp.asarray(temperature, jnp.float32))
     return jnp.swapaxes(log_probs, 0, 1), picked.T
 
 

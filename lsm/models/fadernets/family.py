@@ -40,9 +40,9 @@ import ml_collections
 from flax import linen as nn
 
 from lsm.models import base
-from lsm.models import fader_layers
-from lsm.models import fader_losses
-from lsm.models import schedules
+from lsm.models.fadernets import layers
+from lsm.models.fadernets import losses
+from lsm.nn import schedules
 
 Dtype = Any
 
@@ -60,7 +60,7 @@ _STREAMS = {'latent': 0, 'token_coins': 1, 'token_sample': 2, 'attr_coins': 3,
 def common_defaults() -> dict[str, Any]:
   """Fields every model of the family has (paper sizes)."""
   return dict(
-      name='fadernets',
+      name='fadernets.vae',
       vocab_size=342,             # 0 PAD, 1 EOS, note-on/off, time-shift, velocity
       max_tokens=100,             # = config.data.max_tokens
       num_keys=24,                # music21 key, 12 major + 12 minor
@@ -109,13 +109,13 @@ class FaderNet(nn.Module):
   dtype: Dtype = jnp.float32
 
   def setup(self):
-    self.encoders = {n: fader_layers.TokenEncoder(self.vocab_size, self.enc_hidden, d,
+    self.encoders = {n: layers.TokenEncoder(self.vocab_size, self.enc_hidden, d,
                                                   dtype=self.dtype)
                      for n, d in self.latents}
-    self.attribute_decoders = {f: fader_layers.AutoregressiveDecoder(c, self.attr_hidden, 1,
+    self.attribute_decoders = {f: layers.AutoregressiveDecoder(c, self.attr_hidden, 1,
                                                                      dtype=self.dtype)
                                for f, _, c in self.sub_decoders}
-    self.token_decoder = fader_layers.AutoregressiveDecoder(
+    self.token_decoder = layers.AutoregressiveDecoder(
         self.vocab_size, self.dec_hidden, self.dec_layers, dtype=self.dtype)
     if self.num_clusters:
       # Learnable means, Xavier (Glorot uniform) init as in the paper; the
@@ -124,7 +124,7 @@ class FaderNet(nn.Module):
                                   (self.num_clusters, d))
                     for n, d in self.latents}
     if self.dis_attributes:
-      self.discriminator = fader_layers.Discriminator(self.dis_hidden, self.dis_attributes,
+      self.discriminator = layers.Discriminator(self.dis_hidden, self.dis_attributes,
                                                       self.dis_bins)
 
   def encode(self, tokens, lengths, condition=None):
@@ -133,8 +133,8 @@ class FaderNet(nn.Module):
   def decode_sequence(self, feature, cond, targets, use_truth, keys=None, greedy=False):
     return self.attribute_decoders[feature](cond, targets, use_truth, keys, greedy)
 
-  def decode_tokens(self, cond, targets, use_truth, keys=None, greedy=False):
-    return self.token_decoder(cond, targets, use_truth, keys, greedy)
+  def decode_tokens(self, cond, targets, use_truth, keys=None, greedy=False, temperature=1.0):
+    return self.token_decoder(cond, targets, use_truth, keys, greedy, temperature)
 
   def cluster_means(self):
     return dict(self.means) if self.num_clusters else {}
@@ -177,20 +177,15 @@ class FaderModel(base.Model):
     return {}
 
   def __init__(self, config: ml_collections.ConfigDict):
-    defaults = dict(common_defaults(), **self.extra_defaults())
-    unknown = sorted(set(config.keys()) - set(defaults))
-    if unknown:
-      raise ValueError(f'unknown config.model fields for {config.get("name")}: {unknown}')
-    cfg = ml_collections.ConfigDict({k: config.get(k, v) for k, v in defaults.items()})
+    cfg = base.resolve_config(
+        config, dict(common_defaults(), **self.extra_defaults()),
+        positive=('vocab_size', 'max_tokens', 'enc_hidden', 'dec_hidden', 'dec_layers',
+                  'attr_hidden', 'z_dim', 'seq_steps'))
     super().__init__(config)
     self.cfg = cfg
-    for name in ('vocab_size', 'max_tokens', 'enc_hidden', 'dec_hidden', 'dec_layers',
-                 'attr_hidden', 'z_dim', 'seq_steps'):
-      if int(cfg[name]) <= 0:
-        raise ValueError(f'config.model.{name} must be positive, got {cfg[name]}')
     if cfg.beta < 0 or cfg.reg_weight < 0 or cfg.attr_weight < 0:
       raise ValueError('config.model.beta, reg_weight and attr_weight must be >= 0')
-    self.z_dim = int(cfg.z_dim)
+    self.subspace_dim = int(cfg.z_dim)  # Per latent subspace; z_dim is the whole code.
     self.max_tokens = int(cfg.max_tokens)
     self.vocab_size = int(cfg.vocab_size)
     self.num_keys = int(cfg.num_keys)
@@ -205,6 +200,7 @@ class FaderModel(base.Model):
     self.dis_bins = 0
     self.dis_hidden = 0
     self._setup(cfg)
+    self.z_dim = self.latent_size
     for attr, (latent, dim) in list(self.regularised.items()) + list(self.controls.items()):
       sizes = dict(self.latents, **{f'c_{a}': 1 for a in self.decoder_attributes})
       if latent not in sizes or not 0 <= dim < sizes[latent]:
@@ -269,8 +265,8 @@ class FaderModel(base.Model):
         {f: jnp.asarray(batch[f], jnp.int32) for f, _, _ in self.sub_decoders},
         self._decoder_condition(latents, batch['key']))['params']
 
-  def posterior(self, params, batch) -> dict[str, tuple[jax.Array, jax.Array]]:
-    """{latent name: (mu, logvar)}."""
+  def posteriors(self, params, batch) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """{latent name: (mu, logvar)} per subspace."""
     return self._apply(params, jnp.asarray(batch['tokens'], jnp.int32),
                        jnp.asarray(batch['num_tokens'], jnp.int32),
                        self._attribute_values(batch, self.encoder_attributes),
@@ -278,20 +274,72 @@ class FaderModel(base.Model):
 
   def encode(self, params, batch) -> dict[str, jax.Array]:
     """Posterior means {latent: [B, d]}, plus the conditioning values 'c_<attr>' [B, 1]."""
-    out = {n: mu for n, (mu, _) in self.posterior(params, batch).items()}
+    out = {n: mu for n, (mu, _) in self.posteriors(params, batch).items()}
     out.update(self._condition_entries(batch))
     return out
+
+  # --------------------------------------------------- inference contract
+
+  output_key = 'tokens'
+
+  def posterior(self, params, batch) -> tuple[jax.Array, jax.Array]:
+    """(mu, sigma^2) [B, z_dim]: the subspaces' posteriors side by side (latent_groups)."""
+    post = self.posteriors(params, batch)
+    mu = jnp.concatenate([post[n][0] for n, _ in self.latents], axis=-1)
+    logvar = jnp.concatenate([post[n][1] for n, _ in self.latents], axis=-1)
+    return mu, jnp.exp(logvar)
+
+  def conditioning(self, batch) -> dict[str, jax.Array]:
+    """The key (every model) and the decoder's attribute values (CVAE, Fader Networks)."""
+    out = {'key': jnp.asarray(batch['key'], jnp.int32)}
+    out.update({a: jnp.asarray(batch[a], jnp.float32) for a in self.decoder_attributes})
+    return out
+
+  def latent_groups(self) -> dict[str, base.LatentGroup]:
+    """One group per subspace, with the dims that follow an attribute (the faders)."""
+    groups, start = {}, 0
+    for name, size in self.latents:
+      regularised = {attr: start + dim for attr, (latent, dim) in self.controls.items()
+                     if latent == name}
+      groups[name] = base.LatentGroup(start, size, regularised)
+      start += size
+    return groups
+
+  def split_latents(self, z: jax.Array) -> dict[str, jax.Array]:
+    """{subspace: z[:, its dims]} of whole codes [B, z_dim]."""
+    out, start = {}, 0
+    for name, size in self.latents:
+      out[name] = z[:, start:start + size]
+      start += size
+    return out
+
+  def decode(self, params, z, rng, temperature=1.0, greedy=False, conditioning=None):
+    """Tokens int32 [B, max_tokens] (PAD after EOS) from z [B, z_dim] and the conditioning
+    (at least 'key'; CVAE and Fader Networks also their attribute values)."""
+    conditioning = conditioning or {}
+    missing = [k for k in ('key', *self.decoder_attributes) if k not in conditioning]
+    if missing:
+      raise ValueError(f'{self.cfg.name} decodes with conditioning {missing} beside z '
+                       '(take it from an encoded example: TrainedModel.encode)')
+    latents = self.split_latents(jnp.asarray(z, jnp.float32))
+    latents.update({f'c_{a}': jnp.reshape(jnp.asarray(conditioning[a], jnp.float32), (-1, 1))
+                    for a in self.decoder_attributes})
+    return self._decode_tokens(params, latents, conditioning['key'],
+                               None if greedy else rng, temperature)
 
   def decode_tokens(self, params, latents: dict[str, jax.Array], batch,
                     rng: jax.Array | None = None) -> jax.Array:
     """Free-running decoding: greedy (rng None) or sampled; int32 [B, max_tokens], PAD after EOS."""
-    cond = self._decoder_condition(latents, batch['key'])
+    return self._decode_tokens(params, latents, batch['key'], rng)
+
+  def _decode_tokens(self, params, latents, key, rng, temperature=1.0) -> jax.Array:
+    cond = self._decoder_condition(latents, key)
     b = cond.shape[0]
     greedy = rng is None
     keys = None if greedy else jax.random.split(rng, self.max_tokens)
     zeros = jnp.zeros((b, self.max_tokens), jnp.int32)
     _, picked = self._apply(params, cond, zeros, jnp.zeros((b, self.max_tokens), bool), keys,
-                            greedy, method=FaderNet.decode_tokens)
+                            greedy, temperature, method=FaderNet.decode_tokens)
     after_eos = (jnp.cumsum(picked == EOS, axis=1) - (picked == EOS)) > 0
     return jnp.where(after_eos, PAD, picked).astype(jnp.int32)
 
@@ -310,7 +358,7 @@ class FaderModel(base.Model):
   def forward(self, params, batch, rng, step, train: bool = True) -> dict[str, Any]:
     """Encode, sample z, decode tokens and attribute sequences (teacher-forced or scheduled)."""
     tokens = jnp.asarray(batch['tokens'], jnp.int32)
-    post = self.posterior(params, batch)
+    post = self.posteriors(params, batch)
     z = {}
     for i, (n, (mu, logvar)) in enumerate(post.items()):
       eps = jax.random.normal(jax.random.fold_in(self._stream(rng, 'latent'), i), mu.shape)
@@ -338,14 +386,14 @@ class FaderModel(base.Model):
 
   def prior_kl(self, params, fwd, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
     """KL [B] in nats summed over every latent; N(0, I) prior."""
-    kl = sum(fader_losses.kl_standard_normal(mu, logvar) for mu, logvar in fwd['post'].values())
+    kl = sum(losses.kl_standard_normal(mu, logvar) for mu, logvar in fwd['post'].values())
     return kl, {}
 
   def regulariser(self, fwd, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Sum of Pati regularisers over `regularised`, on the sampled z."""
     total, metrics = jnp.float32(0.0), {}
     for attr, (latent, dim) in self.regularised.items():
-      r = fader_losses.latent_regulariser(fwd['z'][latent][:, dim], batch[attr],
+      r = losses.latent_regulariser(fwd['z'][latent][:, dim], batch[attr],
                                           float(self.cfg.reg_delta))
       metrics[f'reg_{attr}'] = r
       total = total + r
@@ -358,11 +406,11 @@ class FaderModel(base.Model):
   def _reconstruction(self, fwd, batch):
     tokens = jnp.asarray(batch['tokens'], jnp.int32)
     mask = jnp.arange(tokens.shape[1])[None, :] < jnp.asarray(batch['num_tokens'])[:, None]
-    nll, correct, count = fader_losses.masked_nll(fwd['token_log_probs'], tokens, mask)
+    nll, correct, count = losses.masked_nll(fwd['token_log_probs'], tokens, mask)
     out = {'token': (nll, correct, count)}
     for f, lp in fwd['seq_log_probs'].items():
       target = jnp.asarray(batch[f], jnp.int32)
-      out[f] = fader_losses.masked_nll(lp, target, jnp.ones(target.shape, bool))
+      out[f] = losses.masked_nll(lp, target, jnp.ones(target.shape, bool))
     return out
 
   def loss(self, params, batch, rng, step) -> tuple[jax.Array, base.Metrics]:
@@ -375,7 +423,7 @@ class FaderModel(base.Model):
     kl = jnp.mean(kl) / self.latent_size  # per latent dim
     reg, reg_metrics = self.regulariser(fwd, batch)
     extra, extra_metrics = self.extra_loss(params, fwd, batch, rng, step)
-    beta = fader_losses.beta_schedule(step, float(self.cfg.beta), int(self.cfg.beta_hold_steps),
+    beta = losses.beta_schedule(step, float(self.cfg.beta), int(self.cfg.beta_hold_steps),
                                       int(self.cfg.beta_anneal_steps))
     loss = (token_nll + self.cfg.attr_weight * attr_nll + beta * kl
             + self.cfg.reg_weight * reg + extra)

@@ -10,7 +10,7 @@ faders (`controls`).
 
 This is the paper's "Proposed (Vanilla VAE)": the N(0, I) prior with its KL
 (the reference code's vanilla baseline never applied its KL; here it does).
-The GM-VAE is lsm/models/fadernets_gmvae.py, the same network with the
+The GM-VAE is lsm/models/fadernets/gmvae.py, the same network with the
 Gaussian-mixture prior.
 """
 
@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import ml_collections
 
-from lsm.models import fader_base
+from lsm.models.fadernets import family
 
 
-class Model(fader_base.FaderModel):
+class Model(family.FaderModel):
   """FaderNets with the N(0, I) prior per subspace."""
 
   def _setup(self, cfg: ml_collections.ConfigDict) -> None:
-    d = self.z_dim
+    d = self.subspace_dim
     self.latents = (('z_rhythm', d), ('z_note', d))
-    self.sub_decoders = (('rhythm', 'z_rhythm', fader_base.SEQUENCES['rhythm']),
-                         ('note_count', 'z_note', fader_base.SEQUENCES['note_count']))
+    self.sub_decoders = (('rhythm', 'z_rhythm', family.SEQUENCES['rhythm']),
+                         ('note_count', 'z_note', family.SEQUENCES['note_count']))
     self.regularised = {'rhythm_density': ('z_rhythm', int(cfg.rhythm_dim)),
                         'note_density': ('z_note', int(cfg.note_dim))}
     self.controls = dict(self.regularised)

@@ -29,8 +29,8 @@ import ml_collections
 import optax
 
 from lsm import train_step as train_step_lib
-from lsm.models import cvae
-from lsm.models import fader_base
+from lsm.models.fadernets.baselines import cvae
+from lsm.models.fadernets import family
 
 DIS = 'discriminator'  # top-level params key of the discriminator
 
@@ -52,7 +52,7 @@ class Model(cvae.Model):
 
   def extra_defaults(self) -> dict[str, Any]:
     return dict(
-        name='fader_networks',
+        name='fadernets.baselines.fader_networks',
         dis_bins=8,                  # classes per attribute of the discriminator
         dis_ranges=((0.0, 1.0), (0.0, 6.0)),  # bin ranges: rhythm density, note density
         dis_hidden=512,              # discriminator hidden units
@@ -68,9 +68,9 @@ class Model(cvae.Model):
     if self.dis_bins < 2 or self.dis_hidden <= 0:
       raise ValueError('config.model.dis_bins must be >= 2 and dis_hidden positive')
     ranges = tuple(tuple(r) for r in cfg.dis_ranges)
-    if len(ranges) != len(fader_base.ATTRIBUTES) or any(lo >= hi for lo, hi in ranges):
+    if len(ranges) != len(family.ATTRIBUTES) or any(lo >= hi for lo, hi in ranges):
       raise ValueError(f'config.model.dis_ranges must be one (low, high) per attribute '
-                       f'{fader_base.ATTRIBUTES}, got {ranges}')
+                       f'{family.ATTRIBUTES}, got {ranges}')
     self.dis_ranges = ranges
 
   # ----------------------------------------------------------- discriminator
@@ -78,10 +78,10 @@ class Model(cvae.Model):
   def _targets(self, batch) -> jax.Array:
     """True attribute bins [B, A]."""
     return jnp.stack([attribute_bins(batch[a], lo, hi, self.dis_bins)
-                      for a, (lo, hi) in zip(fader_base.ATTRIBUTES, self.dis_ranges)], axis=-1)
+                      for a, (lo, hi) in zip(family.ATTRIBUTES, self.dis_ranges)], axis=-1)
 
   def _dis_logits(self, params, z):
-    return self._apply(params, z, method=fader_base.FaderNet.discriminate)
+    return self._apply(params, z, method=family.FaderNet.discriminate)
 
   def discriminator_loss(self, params, z, batch) -> tuple[jax.Array, jax.Array]:
     """(mean CE of the true bins, accuracy) of the discriminator on z."""
@@ -89,7 +89,7 @@ class Model(cvae.Model):
     targets = self._targets(batch)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
     acc = jnp.mean((jnp.argmax(logits, -1) == targets).astype(jnp.float32))
-    return jnp.mean(ce) * len(fader_base.ATTRIBUTES), acc
+    return jnp.mean(ce) * len(family.ATTRIBUTES), acc
 
   def extra_loss(self, params, fwd, batch, rng, step):
     """The encoder's adversarial term: CE of a random other bin, ramped in."""
@@ -98,7 +98,7 @@ class Model(cvae.Model):
     shift = jax.random.randint(self._stream(rng, 'adversary'), targets.shape, 1, self.dis_bins)
     flipped = (targets + shift) % self.dis_bins
     adv = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, flipped))
-    adv = adv * len(fader_base.ATTRIBUTES)
+    adv = adv * len(family.ATTRIBUTES)
     steps = max(int(self.cfg.adv_anneal_steps), 1)
     weight = float(self.cfg.adv_weight) * jnp.clip(jnp.asarray(step, jnp.float32) / steps, 0, 1)
     return weight * adv, {'adv': adv, 'adv_weight': weight}
@@ -170,6 +170,6 @@ class Model(cvae.Model):
 
   def forward_latents(self, params, batch, rng) -> jax.Array:
     """z ~ q(z|x) with the same noise as `loss` uses for this rng."""
-    mu, logvar = self.posterior(params, batch)['z']
+    mu, logvar = self.posteriors(params, batch)['z']
     eps = jax.random.normal(jax.random.fold_in(self._stream(rng, 'latent'), 0), mu.shape)
     return mu + jnp.exp(0.5 * logvar) * eps

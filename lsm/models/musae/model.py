@@ -5,10 +5,10 @@ canonical order (0..127 onset, 128 hold, 129 rest), K = len(data.tracks),
 T = window_bars * 16; 'tag_mask' int [B, num_tags], multi-hot over the
 ordered tag list data.tags (all zero: untagged).
 
-Networks (musae_networks.py): biLSTM encoder to a deterministic z, one
+Networks (networks.py): biLSTM encoder to a deterministic z, one
 non-autoregressive LSTM decoder per track, an MLP critic on z. Priors
-(musae_priors.py): N(0, I) or the flower mixture with one petal per tag.
-Training (musae_wgan.py): WGAN-GP on z with alternating critic and
+(priors.py): N(0, I) or the flower mixture with one petal per tag.
+Training (wgan.py): WGAN-GP on z with alternating critic and
 autoencoder updates inside one jitted step; the autoencoder minimises the
 per-track cross-entropy plus beta * the adversarial term, beta annealed
 0 -> beta_max by beta_increment every beta_every steps (paper: 0.1 per 10k
@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from lsm.models import base
-from lsm.models import musae_networks as nets
-from lsm.models import musae_priors as priors
-from lsm.models import musae_wgan
+from lsm.models.musae import networks as nets
+from lsm.models.musae import priors
+from lsm.models.musae import wgan
 from lsm.representation import melody
 
 # Fixed ids of the named rng streams folded into the step's rng (fixed ids,
@@ -86,23 +86,18 @@ class Model(base.Model):
   Attributes:
     num_tracks: K (0 until known: from track_names, else from the first batch).
     seq_len, num_states, z_dim: shapes.
-    prior: a musae_priors.Prior.
+    prior: a priors.Prior.
     critic_tags: whether the critic reads the tag one-hot.
   """
 
   input_keys = ('tracks', 'tag_mask')
+  output_key = 'tracks'
 
   def __init__(self, config: ml_collections.ConfigDict):
-    defaults = default_config()
-    unknown = sorted(set(config.keys()) - set(defaults.keys()))
-    if unknown:
-      raise ValueError(f'unknown config.model fields for musae: {unknown}')
-    cfg = ml_collections.ConfigDict({k: config.get(k, v) for k, v in defaults.items()})
+    cfg = base.resolve_config(config, default_config(), positive=(
+        'num_states', 'seq_len', 'enc_hidden', 'enc_layers', 'dec_hidden', 'dec_layers',
+        'z_dim', 'critic_hidden', 'critic_layers', 'n_critic'))
     super().__init__(config)
-    for name in ('num_states', 'seq_len', 'enc_hidden', 'enc_layers', 'dec_hidden', 'dec_layers',
-                 'z_dim', 'critic_hidden', 'critic_layers', 'n_critic'):
-      if int(cfg[name]) <= 0:
-        raise ValueError(f'config.model.{name} must be positive, got {cfg[name]}')
     if cfg.gp_weight < 0 or cfg.beta_max < 0 or cfg.beta_increment < 0 or cfg.beta_every < 0:
       raise ValueError('config.model.gp_weight, beta_max, beta_increment and beta_every must '
                        'be >= 0')
@@ -184,7 +179,7 @@ class Model(base.Model):
     return jnp.minimum(self.beta_max, self.beta_increment * n)
 
   def draw_components(self, rng: jax.Array, tag_mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """One tag per example and its prior component (see musae_priors.draw_components)."""
+    """One tag per example and its prior component (see priors.draw_components)."""
     return priors.draw_components(rng, jnp.asarray(tag_mask), self.prior.num_components)
 
   # -------------------------------------------------------------- networks
@@ -251,12 +246,12 @@ class Model(base.Model):
     return loss, dict(metrics, loss=loss)
 
   def make_optimizer(self, optimizer_config: ml_collections.ConfigDict):
-    return musae_wgan.make_optimizer(optimizer_config)
+    return wgan.make_optimizer(optimizer_config)
 
   def make_train_step(self, tx):
-    if not isinstance(tx, musae_wgan.GroupedOptimizer):
+    if not isinstance(tx, wgan.GroupedOptimizer):
       raise TypeError('MusAE trains with the grouped optimiser of its make_optimizer')
-    return musae_wgan.make_train_step(self, tx)
+    return wgan.make_train_step(self, tx)
 
   # ------------------------------------------------------------ evaluation
 
@@ -302,30 +297,42 @@ class Model(base.Model):
     })
     return metrics
 
-  # ------------------------------------------------------------- use modes
+  # ------------------------------------------------------------- inference
 
-  def decode(self, ae_params, z: jax.Array, rng: jax.Array | None = None,
-             temperature: jax.Array | float = 1.0, greedy: bool = True) -> jax.Array:
+  @property
+  def num_components(self) -> int:
+    return self.prior.num_components
+
+  def posterior(self, params: base.Params, batch: base.Batch) -> tuple[jax.Array, jax.Array]:
+    """(z, 0): the adversarial autoencoder's encoder is deterministic."""
+    z = self.encode(params['autoencoder'], batch['tracks'])
+    return z, jnp.zeros_like(z)
+
+  def decode(self, params: base.Params, z: jax.Array, rng: jax.Array | None = None,
+             temperature: jax.Array | float = 1.0, greedy: bool = False,
+             conditioning=None) -> jax.Array:
     """States int32 [B, K, seq_len] from z: argmax per step, or a categorical
     sample of logits / temperature (the decoder is not autoregressive, so steps
     are drawn independently). Jit with static_argnames='greedy'."""
-    logits = self.decoder_logits(ae_params, z)
+    logits = self.decoder_logits(params['autoencoder'], z)
     if greedy:
       return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     return jax.random.categorical(rng, logits / temperature, axis=-1).astype(jnp.int32)
 
-  def sample(self, params: base.Params, rng: jax.Array, n: int,
-             component: int | None = None, temperature: float = 0.0) -> jax.Array:
-    """n windows [n, K, seq_len] decoded from the prior (or one flower petal).
+  def sample_prior(self, params: base.Params, rng: jax.Array, n: int,
+                   component: int | None = None) -> jax.Array:
+    """n codes [n, z_dim] of the prior, or of one flower petal (static `component`)."""
+    del params
+    if component is None:
+      return self.prior.sample_marginal(rng, n)
+    return self.prior.sample_component(rng, n, component)
 
-    temperature 0 decodes greedily. Jit with static_argnames=('n', 'component').
-    """
-    z_key, dec_key = jax.random.split(rng)
-    z = (self.prior.sample_marginal(z_key, n) if component is None
-         else self.prior.sample_component(z_key, n, component))
-    greedy = not temperature
-    return self.decode(params['autoencoder'], z, dec_key, max(temperature, 1e-6), greedy)
+  def component_means(self, params: base.Params) -> jax.Array | None:
+    """The flower's petal means [n, z_dim]; None for the Gaussian prior."""
+    del params
+    if self.prior.kind != 'flower':
+      return None
+    return jnp.asarray(priors.flower_means(self.prior.num_components, self.z_dim), jnp.float32)
 
   def num_tracks_of(self, params: base.Params) -> int:
     return self._ae(params['autoencoder']).num_tracks
-

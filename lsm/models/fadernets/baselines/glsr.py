@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from lsm.models import fader_base
+from lsm.models.fadernets import family
 
 
 def expected_attribute(feature: str, log_probs: jax.Array) -> jax.Array:
@@ -43,18 +43,18 @@ def expected_attribute(feature: str, log_probs: jax.Array) -> jax.Array:
 _FEATURE_OF = {'rhythm_density': 'rhythm', 'note_density': 'note_count'}
 
 
-class Model(fader_base.FaderModel):
+class Model(family.FaderModel):
 
   def extra_defaults(self):
-    return dict(name='glsr', note_dim=1,
+    return dict(name='fadernets.baselines.glsr', note_dim=1,
                 geo_weight=1.0)  # weight of the geodesic term
 
   def _setup(self, cfg: ml_collections.ConfigDict) -> None:
     if int(cfg.rhythm_dim) == int(cfg.note_dim):
       raise ValueError('config.model.rhythm_dim and note_dim must differ for a single latent')
-    self.latents = (('z', self.z_dim),)
-    self.sub_decoders = (('rhythm', 'z', fader_base.SEQUENCES['rhythm']),
-                         ('note_count', 'z', fader_base.SEQUENCES['note_count']))
+    self.latents = (('z', self.subspace_dim),)
+    self.sub_decoders = (('rhythm', 'z', family.SEQUENCES['rhythm']),
+                         ('note_count', 'z', family.SEQUENCES['note_count']))
     self.controls = {'rhythm_density': ('z', int(cfg.rhythm_dim)),
                      'note_density': ('z', int(cfg.note_dim))}
     self.geo_weight = float(cfg.geo_weight)
@@ -69,7 +69,7 @@ class Model(fader_base.FaderModel):
 
       def decoded(zz, feature=feature, target=target, ones=ones):
         lp, _ = self._apply(params, feature, zz, target, ones, None, True,
-                            method=fader_base.FaderNet.decode_sequence)
+                            method=family.FaderNet.decode_sequence)
         return expected_attribute(feature, lp)
 
       direction = jnp.zeros_like(z).at[:, dim].set(1.0)

@@ -1,0 +1,1 @@
+"""Shared neural-network blocks: recurrent cells, losses, schedules."""
