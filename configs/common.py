@@ -51,6 +51,12 @@ def run_config(config: ml_collections.ConfigDict, **overrides) -> None:
   config.eval_batches = config_dict.placeholder(int)  # Cap on eval batches (None: whole split).
   config.checkpoint_every = 2_000  # Steps between checkpoints.
   config.keep_checkpoints = 3  # Newest checkpoints kept.
+  # Plug-in evaluations (lsm/evaluators/<type>.py): training runs an entry every `every`
+  # steps (0: only `python -m lsm.evaluate --workdir=W --eval=<name>`), e.g.
+  # --config.evals.reconstruction.every=500.
+  config.evals = ml_collections.ConfigDict({
+      'reconstruction': {'type': 'reconstruction', 'every': 0, 'num_examples': 256},
+  })
   config.update(overrides)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging as std_logging
+import os
 import sys
 import time
 from typing import Any
@@ -42,11 +43,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import ml_collections
 from ml_collections import config_dict
 from ml_collections import config_flags
+import tensorflow as tf  # tf.io.gfile: local paths and gs:// alike.
 
-from lsm.representation import formats
 from data_prep import pipeline
 from data_prep import sources
+from lsm.data import dataset_info
 from lsm.data import features
+from lsm.representation import formats
 
 INFO_FILE = 'dataset_info.json'
 # Songs of the default music21_folk dataset: parsing costs 0.04 (Essen) to
@@ -199,6 +202,28 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
 
 
 # Command line ------------------------------------------------------------------
+
+def ensure_built(data_config: ml_collections.ConfigDict, pipeline_args=None) -> str:
+  """Returns the dataset directory, running the prep pipeline first if it is not built.
+
+  Only process 0 builds; on a multi-host run the directory must be shared
+  storage and the other processes wait for the info file.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  path = dataset_info.data_dir(data_config)
+  if tf.io.gfile.exists(os.path.join(path, INFO_FILE)):
+    return path
+  if jax.process_index() == 0:
+    logging.info('Dataset %s not built yet: building it from source %r (one-off).',
+                 path, data_config.source)
+    info = build_dataset(data_config, path, pipeline_args=pipeline_args)
+    logging.info('Built %s: %s', path,
+                 {k: v['windows'] for k, v in info['splits'].items()})
+  multihost_utils.sync_global_devices('lsm_dataset_built')
+  dataset_info.load(path)  # Fails clearly if another host cannot see the directory.
+  return path
+
 
 def _define_flags() -> None:
   """Command-line flags; defined only when run as a script, so that importing

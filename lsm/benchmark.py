@@ -29,10 +29,11 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   from lsm import train  # pylint: disable=g-import-not-at-top
-  from lsm.data import dataset_info, input_pipeline  # pylint: disable=g-import-not-at-top
+  from data_prep import build  # pylint: disable=g-import-not-at-top
+  from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
-  data_path = dataset_info.ensure_built(config.data)
+  data_path = build.ensure_built(config.data)
   with tempfile.TemporaryDirectory() as workdir:
     exp = train.Experiment(config, workdir, data_path=data_path)
     source = input_pipeline.DataSource(

@@ -1,43 +1,100 @@
-"""Held-out evaluation: sums of a model's eval_metrics over a split."""
+r"""Runs evaluators (lsm/evaluators/) on a trained workdir: no --config needed.
+
+  python -m lsm.evaluate --workdir=workdirs/musicvae_small --eval=knobs
+  python -m lsm.evaluate --workdir=W --eval=reconstruction,channel --output_dir=/tmp/e
+  python -m lsm.evaluate --workdir=W --eval=knobs --set=num_clips=100 --set=amounts=1,2
+  python -m lsm.evaluate --list
+
+--eval names entries of the run's config.evals (with their settings) or evaluator
+types (with their defaults); --set=key=value overrides a setting (values are read
+as Python literals, else as strings). Files go to <output_dir>/<name> (default
+<workdir>/eval/<name>); the metrics are printed as JSON and written to TensorBoard
+at the checkpoint's step.
+"""
 
 from __future__ import annotations
 
-import jax
-import numpy as np
+import ast
+import json
+import os
 
-from lsm.data import input_pipeline
+from absl import app
+from absl import flags
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Trained run (holds config.json and '
+                               'checkpoints/).')
+_EVAL = flags.DEFINE_list('eval', ['reconstruction'], 'Evaluations: names in config.evals or '
+                          'evaluator types.')
+_SET = flags.DEFINE_multi_string('set', [], 'key=value setting of the evaluators (repeatable).')
+_OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Default <workdir>/eval.')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the newest usable).')
+_LIST = flags.DEFINE_bool('list', False, 'List the evaluator types and exit.')
 
 
-class HeldOutEvaluator:
-  """Runs `model.eval_metrics` over `split` and returns name -> sum / count.
+def parse_settings(items: list[str]) -> dict:
+  """['num_clips=100', 'amounts=1,2', 'split=test'] -> {100, (1, 2), 'test'}."""
+  out = {}
+  for item in items:
+    key, sep, text = item.partition('=')
+    if not sep or not key:
+      raise app.UsageError(f'--set={item!r}: expected key=value')
+    try:
+      out[key] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      out[key] = text
+  return out
 
-  The same rng is used at every evaluation so that numbers at different steps
-  differ only through the parameters.
-  """
 
-  def __init__(self, model, source: input_pipeline.DataSource, *, split: str = 'valid',
-               max_batches: int | None = None, seed: int = 0):
-    self.model = model
-    self.source = source
-    self.split = split
-    self.max_batches = max_batches
-    self.rng = jax.random.key(seed + 1_000_003)
-    self._eval_step = jax.jit(self._sums)
+def resolve(config, names: list[str]) -> dict[str, dict]:
+  """{name: spec} for each requested name: a config.evals entry, or a bare type."""
+  from lsm import evaluators  # pylint: disable=g-import-not-at-top
+  configured = evaluators.specs(config)
+  out = {}
+  for name in names:
+    if name in configured:
+      out[name] = configured[name]
+    elif name in evaluators.types():
+      out[name] = {'type': name, 'every': 0}
+    else:
+      raise app.UsageError(f'--eval={name}: not in config.evals ({sorted(configured)}) and not '
+                           f'an evaluator type ({evaluators.types()})')
+  return out
 
-  def _sums(self, params, batch, rng, totals):
-    metrics = self.model.eval_metrics(params, batch, rng)
-    new = {k: (s.astype('float32'), c.astype('float32')) for k, (s, c) in metrics.items()}
-    if totals is None:
-      return new
-    return jax.tree.map(lambda a, b: a + b, totals, new)
 
-  def run(self, params) -> dict[str, float]:
-    totals = None
-    for i, batch in enumerate(self.source.eval_iterator(self.split, self.max_batches)):
-      totals = self._eval_step(params, batch, jax.random.fold_in(self.rng, i), totals)
-    if totals is None:
-      raise ValueError(f'the {self.split!r} split has fewer examples than one batch of '
-                       f'{self.source.local_batch_size}: lower config.batch_size')
-    totals = jax.device_get(totals)
-    return {f'{self.split}/{k}': float(np.asarray(s) / max(float(np.asarray(c)), 1.0))
-            for k, (s, c) in totals.items()}
+def run(workdir: str, names: list[str], settings: dict | None = None,
+        output_dir: str | None = None, step: int | None = None) -> dict[str, dict]:
+  """Loads the workdir once and runs each evaluation; returns {name: metrics}."""
+  from clu import metric_writers  # pylint: disable=g-import-not-at-top
+  from lsm import evaluators  # pylint: disable=g-import-not-at-top
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  from lsm.evaluators import base  # pylint: disable=g-import-not-at-top
+  trained = trained_lib.TrainedModel.load(workdir, step=step)
+  output_dir = output_dir or os.path.join(workdir, 'eval')
+  results = {}
+  for name, spec in resolve(trained.config, names).items():
+    spec = dict(spec, **(settings or {}))
+    evaluator = evaluators.make(trained, spec, os.path.join(output_dir, name))
+    results[name] = evaluator.run()
+  writer = metric_writers.SummaryWriter(output_dir)
+  writer.write_scalars(trained.step, {f'{n}/{k}': v for n, m in results.items()
+                                      for k, v in base.scalars(m).items()})
+  writer.close()
+  return results
+
+
+def main(argv):
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_process(argv)
+  if _LIST.value:
+    from lsm import evaluators  # pylint: disable=g-import-not-at-top
+    print('\n'.join(evaluators.types()))
+    return
+  if not _WORKDIR.value:
+    raise app.UsageError('--workdir is required')
+  results = run(_WORKDIR.value, _EVAL.value, parse_settings(_SET.value), _OUTPUT_DIR.value,
+                _STEP.value)
+  print(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -50,7 +50,8 @@ def main(argv):
       config_flags.get_config_filename(flags.FLAGS['config']))
   logging.info('Workdir: %s', workdir)
   if _MODE.value == 'train':
-    train.train_and_evaluate(config, workdir)
+    from data_prep import build  # pylint: disable=g-import-not-at-top
+    train.train_and_evaluate(config, workdir, build.ensure_built(config.data))
     return
   output_dir = _OUTPUT_DIR.value or os.path.join(workdir, _MODE.value)
   if _MODE.value == 'sample':

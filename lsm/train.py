@@ -21,7 +21,8 @@ from clu import periodic_actions
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lsm import checkpoint
-from lsm import evaluate
+from lsm import evaluators
+from lsm import held_out
 from lsm import metrics_log
 from lsm import models
 from lsm import train_step as train_step_lib
@@ -140,11 +141,41 @@ def validate_run_config(config: ml_collections.ConfigDict) -> None:
                      f'{jax.device_count()} devices')
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns final eval."""
+_TRAINED_VIEWS: dict[int, Any] = {}
+
+
+def run_evals(config: ml_collections.ConfigDict, workdir: str, params, step: int,
+              specs: dict[str, dict]) -> dict[str, dict[str, float]]:
+  """Runs config.evals entries on the current parameters: {name: {'<name>/<metric>': v}}.
+
+  One TrainedModel per run is kept and its parameters swapped, so the evaluators'
+  jitted functions compile once. Only process 0 writes files.
+  """
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  from lsm.evaluators import base  # pylint: disable=g-import-not-at-top
+  view = _TRAINED_VIEWS.get(id(config))
+  if view is None:
+    view = _TRAINED_VIEWS[id(config)] = trained_lib.TrainedModel(config, params, step, workdir)
+  view.params, view.step = params, step
+  out = {}
+  for name, spec in specs.items():
+    output_dir = os.path.join(workdir, 'eval', name) if jax.process_index() == 0 else None
+    metrics = evaluators.make(view, spec, output_dir).run()
+    out[name] = {f'{name}/{k}': v for k, v in base.scalars(metrics).items()}
+  return out
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       data_path: str | None = None) -> dict[str, float]:
+  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns final eval.
+
+  The dataset must be built (lsm.main builds it first: data_prep.build.ensure_built);
+  `data_path` defaults to the config's dataset directory.
+  """
   validate_run_config(config)
+  periodic_evals = {n: s for n, s in evaluators.specs(config).items() if s['every']}
   tf.io.gfile.makedirs(workdir)
-  data_path = dataset_info.ensure_built(config.data)
+  data_path = data_path or dataset_info.data_dir(config.data)
   exp = Experiment(config, workdir, data_path=data_path)
   source = input_pipeline.DataSource(
       data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
@@ -170,7 +201,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   logging.info('Model %s: %.2fM parameters', config.model.name, n_params / 1e6)
 
   train_step = exp.jit_train_step()
-  evaluator = evaluate.HeldOutEvaluator(exp.model, source, split='valid',
+  evaluator = held_out.HeldOutEvaluator(exp.model, source, split='valid',
                                         max_batches=config.eval_batches, seed=config.seed)
   report = periodic_actions.ReportProgress(num_train_steps=config.total_steps,
                                            writer=log.writer, every_secs=None,
@@ -217,6 +248,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                    ', '.join(f'{k}={v:.4g}' for k, v in last_eval.items()))
       t_log = time.time()  # Keep eval time out of the next steps/s figure.
 
+    # Plug-in evaluators (config.evals), on the current parameters
+    due = {n: s for n, s in periodic_evals.items()
+           if step % s['every'] == 0 or step == config.total_steps}
+    if due:
+      _check_finite(metrics, step - 1, exp.checkpointer)
+      for name, scalars in run_evals(config, workdir, state.params, step, due).items():
+        log.write(step, scalars)
+        logging.info('%s at step %d: %s', name, step,
+                     ', '.join(f'{k}={v:.4g}' for k, v in scalars.items()))
+      t_log = time.time()
+
     # Checkpoint
     if exp.checkpointer.should_save(step) or step == config.total_steps:
       _check_finite(metrics, step - 1, exp.checkpointer)
@@ -224,4 +266,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   exp.checkpointer.close()
   log.close()
+  _TRAINED_VIEWS.pop(id(config), None)
   return last_eval

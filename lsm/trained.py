@@ -319,7 +319,21 @@ class TrainedModel:
     return self.format.notes(np.asarray(value), qpm)
 
   def agreement(self, a: np.ndarray, b: np.ndarray) -> float:
+    """How much of `a` `b` reproduces, in [0, 1] (self.format.AGREEMENT says how)."""
     return float(self.format.agreement(np.asarray(a), np.asarray(b)))
+
+  @property
+  def clip_steps(self) -> int:
+    """16th steps of one example (window_bars bars)."""
+    return int(self.settings['window_bars']) * int(self.settings['steps_per_bar'])
+
+  def plot(self, values: Sequence[np.ndarray], titles: Sequence[str], path: str,
+           qpm: float = 120.0, num_steps: int | None = None) -> str:
+    """One piano-roll PNG of decoded examples (one row each); returns the path."""
+    from lsm.plotting import piano_roll  # pylint: disable=g-import-not-at-top
+    return piano_roll.piano_rolls([self.notes(v, qpm) for v in values], titles, path,
+                                  num_steps=num_steps,
+                                  steps_per_bar=int(self.settings['steps_per_bar']))
 
   # --------------------------------------------------------------------- data
 

@@ -1,4 +1,5 @@
-"""Where a config's dataset lives, reading its dataset_info.json, building it if missing."""
+"""Where a config's dataset lives and what its dataset_info.json says (data_prep.build
+builds it; lsm never imports data_prep)."""
 
 from __future__ import annotations
 
@@ -30,29 +31,6 @@ def load(path: str) -> dict:
         'lsm.main builds it.')
   with tf.io.gfile.GFile(info_path) as f:
     return json.load(f)
-
-
-def ensure_built(data_config: ml_collections.ConfigDict, pipeline_args=None) -> str:
-  """Returns the dataset directory, running the prep pipeline first if it is not built.
-
-  Only process 0 builds; on a multi-host run the directory must be shared
-  storage and the other processes wait for the info file.
-  """
-  import jax  # pylint: disable=g-import-not-at-top
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  path = data_dir(data_config)
-  if tf.io.gfile.exists(os.path.join(path, INFO_FILE)):
-    return path
-  if jax.process_index() == 0:
-    logging.info('Dataset %s not built yet: building it from source %r (one-off).',
-                 path, data_config.source)
-    from data_prep import build  # pylint: disable=g-import-not-at-top
-    info = build.build_dataset(data_config, path, pipeline_args=pipeline_args)
-    logging.info('Built %s: %s', path,
-                 {k: v['windows'] for k, v in info['splits'].items()})
-  multihost_utils.sync_global_devices('lsm_dataset_built')
-  load(path)  # Fails clearly if another host cannot see the directory.
-  return path
 
 
 def describe(info: dict) -> str:

@@ -1,0 +1,1 @@
+"""Figures: piano rolls of any representation (piano_roll.py)."""
