@@ -13,33 +13,30 @@ SHARED_DATA = os.environ.get(
                  'data'))
 
 
+# Fields of a data block beyond the prep settings (lsm.representation.formats
+# COMMON_DEFAULTS and each representation's DEFAULTS, the one table of prep defaults).
+_READER_DEFAULTS = dict(
+    name='music21_folk_melody',  # Dataset directory name under $LSM_DATA_DIR (~/lsm_data).
+    dir=None,  # Explicit dataset directory (overrides name).
+    max_songs=None,  # Cap on songs read (None: all).
+    shuffle_buffer=10_000,  # Examples in the tf.data shuffle buffer.
+    transpose_range=(0, 0),  # Random transposition in semitones at input time.
+)
+# Type of a field whose default is None, so that --config.data.<field>=... can set it.
+_PLACEHOLDER_TYPES = {'max_songs': int}
+
+
 def data_config(**overrides) -> ml_collections.ConfigDict:
-  """The data block; `source='music21_folk'` is the embedded default (no download)."""
-  cfg = ml_collections.ConfigDict(dict(
-      name='music21_folk_melody',  # Dataset directory name under $LSM_DATA_DIR (~/lsm_data).
-      dir=config_dict.placeholder(str),  # Explicit dataset directory (overrides name).
-      source='music21_folk',  # data_prep.sources.SOURCES: 'music21_folk' (bundled), 'midi'...
-      representation='melody',  # lsm/representation/formats/<name>.py: what a song becomes.
-      midi_glob=config_dict.placeholder(str),  # e.g. '/data/my_corpus/**/*.mid'.
-      labels_csv=config_dict.placeholder(str),  # Optional per-file labels/tags.
-      labels_path_column='path',  # CSV column matched against the MIDI path.
-      labels_columns='label',  # Comma-separated label columns.
-      melody_track=config_dict.placeholder(str),  # e.g. 'MELODY' (POP909); None: skyline.
-      melody_programs=(0, 31),  # GM programs (inclusive) for the skyline melody.
-      beat_file=config_dict.placeholder(str),  # Sidecar beat file, e.g. 'beat_midi.txt'.
-      beat_file_downbeat_column=2,  # Its column of 4/4 downbeat flags.
-      max_songs=config_dict.placeholder(int),  # Cap on songs read (None: all).
-      steps_per_bar=16,  # 16th-note grid, 4/4 only.
-      window_bars=2,  # 2-bar windows...
-      hop_bars=1,  # ...cut with a 1-bar hop.
-      valid_percent=5,  # Songs (not windows) hashed to valid...
-      test_percent=5,  # ...and to test.
-      num_shards=4,  # TFRecord shards of the train split (>= process count).
-      shuffle_buffer=10_000,  # Examples in the tf.data shuffle buffer.
-      transpose_range=(0, 0),  # Random transposition in semitones at input time.
-  ))
-  cfg.update(overrides)
-  return cfg
+  """The data block of a representation (default 'melody'): every prep setting with its
+  default from lsm/representation/formats, the reader's fields, then `overrides`.
+  `source='music21_folk'` is the embedded default (no download)."""
+  from lsm.representation import formats  # pylint: disable=g-import-not-at-top
+  representation = overrides.get('representation', 'melody')
+  table = {**formats.COMMON_DEFAULTS, **formats.get(representation).DEFAULTS,
+           **_READER_DEFAULTS, **overrides}
+  return ml_collections.ConfigDict({
+      k: config_dict.placeholder(_PLACEHOLDER_TYPES.get(k, str)) if v is None else v
+      for k, v in table.items()})
 
 
 def run_config(config: ml_collections.ConfigDict, **overrides) -> None:

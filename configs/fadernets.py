@@ -24,6 +24,7 @@ Any field can be overridden: --config.model.beta=0.1 --config.data.labelled_frac
 import ml_collections
 
 from configs import common
+from lsm import models
 
 MODELS = {
     'gmvae': 'fadernets.gmvae',
@@ -53,37 +54,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   common.run_config(config)
   config.batch_size = 128  # Paper: 128.
 
-  config.model = ml_collections.ConfigDict(dict(
-      name=model_name,
-      vocab_size=342,  # PAD, EOS, 88 note-on, 88 note-off, 100 time-shifts, 64 velocities.
-      max_tokens=config.data.max_tokens,  # Tokens per segment (paper: 100).
-      num_keys=24,  # Key one-hot given to the token decoder.
-      seq_steps=16,  # Steps of the rhythm / note-count sequences.
-      enc_hidden=512,  # Paper: all hidden sizes 512.
-      dec_hidden=512,
-      dec_layers=2,  # Global token decoder layers.
-      attr_hidden=512,  # Attribute sub-decoders.
-      z_dim=128,  # Per latent subspace (paper: 128).
-      beta=0.2,  # KL weight: 0 for beta_hold_steps, then linear to beta
-      beta_hold_steps=1_000,  # over beta_anneal_steps (paper: 1,000 and 10,000).
-      beta_anneal_steps=10_000,
-      attr_weight=1.0,  # Attribute sub-decoder NLL weight.
-      reg_weight=1.0,  # Pati regulariser weight.
-      reg_delta=1.0,  # tanh(delta * D_z) (paper: 1).
-      rhythm_dim=0,  # Fader dim of rhythm density (in z_rhythm, or z).
-      note_dim=0 if model_name in ('fadernets.vae', 'fadernets.gmvae') else 1,  # ...of note density.
-      scheduled_sampling_k=2_000.0,  # Inverse-sigmoid teacher forcing; None: always.
-      dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
-  ))
+  # The paper's sizes (lsm/models/fadernets/family.py common_defaults, plus each model's
+  # extra_defaults: hidden 512, z 128 per subspace, beta 0.2 held for 1k steps then
+  # annealed over 10k).
+  config.model = models.default_config(model_name)
+  config.model.max_tokens = config.data.max_tokens  # Tokens per segment (paper: 100).
   if model_name == 'fadernets.gmvae':
     # K = number of label classes (arousal low/high; composers in the default data).
     config.model.num_clusters = max(len(config.data.label_classes), 2)
-    config.model.prior_logvar = -2.0  # Fixed component variance e^-2 (paper).
-  if model_name == 'fadernets.baselines.fader_networks':
-    config.model.update(dis_bins=8, dis_ranges=((0.0, 1.0), (0.0, 6.0)), dis_hidden=512,
-                        dis_lr=1e-3, adv_weight=1.0, adv_anneal_steps=10_000)
-  if model_name == 'fadernets.baselines.glsr':
-    config.model.geo_weight = 1.0  # Weight of the geodesic term.
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam',

@@ -31,7 +31,7 @@ import ml_collections
 
 from configs import common
 
-# The composers of data_prep/music21_scores.py COMPOSERS, in its order.
+# The composers of data_prep/sources/music21_scores.py COMPOSERS, in its order.
 COMPOSERS = ('bach', 'haydn', 'mozart', 'beethoven', 'schumann')
 # Label classes of the default: 0 chorale (Bach), 1 string quartet (the others).
 SCORE_CLASSES = (COMPOSERS[0], '|'.join(COMPOSERS[1:]))
@@ -48,17 +48,8 @@ def _performance_data(**overrides) -> ml_collections.ConfigDict:
       valid_percent=10,  # Paper: 80/10/10, here by song (or by group).
       test_percent=10,
   )
-  cfg.update(
-      max_tokens=100,  # Tokens per segment, EOS included; longer segments are dropped.
-      label_classes=(),  # Song labels -> class index ('label'; 'a|b': either); others -1.
-      labelled_fraction=1.0,  # Share of labelled songs whose label is known in training.
-      performance_tracks=(),  # Read only tracks of these names when a file has them.
-      min_distinct_pitches=3,  # Paper: more than 2 distinct pitches per segment...
-      min_sounding_fraction=0.75,  # ...at least 75% of the 16 steps sounding...
-      key_scope='song',  # ...key from the whole song ('segment': per segment).
-      labels_group_column='',  # Labels-CSV column grouping songs into one split.
-      beat_file_optional=False,  # True: a file without the beat file uses its tempo map.
-  )
+  # max_tokens, label_classes, labelled_fraction, the paper's segment filters...: the
+  # defaults of lsm/representation/formats/performance.py DEFAULTS.
   cfg.update(overrides)
   return cfg
 
@@ -72,7 +63,7 @@ def default_data(labelled_fraction: float = 0.1) -> ml_collections.ConfigDict:
   """
   return _performance_data(
       name='music21_scores_performance',
-      source='music21_scores',  # data_prep/music21_scores.py
+      source='music21_scores',  # data_prep/sources/music21_scores.py
       max_songs=None,  # All 382 scores.
       label_classes=SCORE_CLASSES,  # 0 chorale, 1 quartet.
       labelled_fraction=labelled_fraction,

@@ -28,6 +28,7 @@ Any field can be overridden: --config.model.beta_max=0 --config.model.n_critic=1
 import ml_collections
 
 from configs import common
+from lsm import models
 from configs import musae_data
 
 DATA = {'pop909': musae_data.pop909_data, 'nottingham': musae_data.nottingham_data,
@@ -46,28 +47,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   common.run_config(config)
   config.batch_size = 256  # Global batch over all devices and processes (paper: 256).
 
-  config.model = ml_collections.ConfigDict(dict(
-      name='musae',  # lsm/models/musae/
-      num_states=130,  # 0..127 onset, 128 hold, 129 rest.
-      enc_hidden=1024,  # Units per direction of each biLSTM encoder layer (paper 1024).
-      enc_layers=3,  # Stacked biLSTM layers.
-      dec_hidden=1024,  # Units of each per-track decoder LSTM layer.
-      dec_layers=3,  # Stacked LSTM layers per track decoder.
-      z_dim=512,  # Latent size (paper 512).
-      critic_hidden=1024,  # Units of the critic's two tanh layers.
-      critic_layers=2,
-      critic_tags=False,  # Critic reads the tag one-hot too (on with :flower).
-      prior='gaussian',  # 'gaussian' or 'flower'.
-      num_components=ml_collections.config_dict.placeholder(int),  # Petals; None: len(tags).
-      radial_var=0.1,  # Flower: variance along each petal's radius (paper a1)...
-      other_var=0.001,  # ...and in every other direction (a2).
-      gp_weight=10.0,  # WGAN-GP gradient-penalty weight lambda.
-      n_critic=5,  # Critic updates per autoencoder update (reference code: 1).
-      beta_max=1.0,  # Adversarial weight: 0 -> beta_max...
-      beta_increment=0.1,  # ...by this...
-      beta_every=10_000,  # ...every this many steps (0: beta_max throughout).
-      dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
-  ))
+  # The paper's model (lsm/models/musae/model.py default_config: 1024-unit biLSTM encoder
+  # and per-track decoders, z 512, WGAN-GP critic, beta 0 -> 1 by 0.1 every 10k steps).
+  config.model = models.default_config('musae')
+  config.model.num_components = ml_collections.config_dict.placeholder(int)  # None: len(tags).
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam',  # One Adam for the autoencoder and one for the critic.

@@ -18,6 +18,7 @@ import os
 import ml_collections
 
 from configs import common
+from lsm import models
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -32,21 +33,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   common.run_config(config)
   config.batch_size = 128  # Global batch over all devices and processes.
 
-  config.model = ml_collections.ConfigDict(dict(
-      name='musicvae',  # lsm/models/musicvae/
-      seq_len=32,  # 2 bars of 16ths.
-      num_states=130,  # 0..127 onset, 128 hold, 129 rest.
-      enc_hidden=2048,  # Bidirectional GRU encoder units (per direction).
-      dec_hidden=2048,  # Units of each decoder GRU layer.
-      dec_layers=3,  # Stacked decoder GRU layers.
-      z_dim=128,  # Latent size (paper: 128).
-      beta=0.1,  # KL weight (paper: 0.1)...
-      kl_reduction='mean',  # ...on the KL averaged over latent dims (EC2 recipe).
-      beta_rate=0.0,  # Magenta-style beta annealing beta*(1-rate^step); 0: constant.
-      free_bits=0.0,  # Bits of KL (whole latent) not penalised (Magenta's free bits).
-      scheduled_sampling_k=1000.0,  # Inverse-sigmoid teacher forcing k/(k+exp(step/k)).
-      dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
-  ))
+  # The paper's model (lsm/models/musicvae/model.py default_config: 2048-unit GRUs,
+  # z 128, beta 0.1 on the KL averaged over dims, scheduled sampling k 1000).
+  config.model = models.default_config('musicvae')
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam',

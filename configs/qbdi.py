@@ -20,6 +20,7 @@ import os
 import ml_collections
 
 from configs import common
+from lsm import models
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -37,19 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                     checkpoint_every=1_000)
   config.batch_size = 128  # Global batch over all devices and processes.
 
-  config.model = ml_collections.ConfigDict(dict(
-      name='frame_vae',  # lsm/models/frame_vae/
-      seq_len=16,  # Steps per frame: one 4/4 bar of 16ths (= window_bars * steps_per_bar).
-      num_cells=156,  # 78 pitches (24..101) x {play, articulate}.
-      hidden=500,  # Hidden units (paper: 500).
-      enc_layers=1,  # Hidden layers of the encoder (paper: one)...
-      dec_layers=1,  # ...and of the decoder.
-      z_dim=500,  # Latent size (paper: 500).
-      activation='relu',  # Hidden activation (the paper does not say).
-      beta=1.0,  # KL weight: the plain ELBO (paper)...
-      kl_reduction='sum',  # ...whose KL is of the whole latent, summed over dims.
-      dtype='float32',  # Compute dtype ('bfloat16' on accelerators).
-  ))
+  # The paper's frame VAE (lsm/models/frame_vae/model.py default_config: one hidden
+  # layer of 500, z 500, Bernoulli cells, the plain ELBO with beta 1).
+  config.model = models.default_config('frame_vae')
 
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam',

@@ -6,8 +6,9 @@ r"""Runs evaluators (lsm/evaluators/) on a trained workdir: no --config needed.
   python -m lsm.evaluate --list
 
 --eval names entries of the run's config.evals (with their settings) or evaluator
-types (with their defaults); --set=key=value overrides a setting (values are read
-as Python literals, else as strings). Files go to <output_dir>/<name> (default
+types (with their defaults); --set=key=value overrides a setting of every named
+evaluation, --set=<name>.key=value of one (values are read as Python literals, else
+as strings). Files go to <output_dir>/<name> (default
 <workdir>/eval/<name>); the metrics are printed as JSON and written to TensorBoard
 at the checkpoint's step.
 """
@@ -32,17 +33,25 @@ _LIST = flags.DEFINE_bool('list', False, 'List the evaluator types and exit.')
 
 
 def parse_settings(items: list[str]) -> dict:
-  """['num_clips=100', 'amounts=1,2', 'split=test'] -> {100, (1, 2), 'test'}."""
+  """['num_clips=100', 'knobs.amounts=1,2', 'split=test'] ->
+  {'num_clips': 100, 'knobs.amounts': (1, 2), 'split': 'test'}."""
   out = {}
   for item in items:
     key, sep, text = item.partition('=')
     if not sep or not key:
-      raise app.UsageError(f'--set={item!r}: expected key=value')
+      raise app.UsageError(f'--set={item!r}: expected key=value or name.key=value')
     try:
       out[key] = ast.literal_eval(text)
     except (ValueError, SyntaxError):
       out[key] = text
   return out
+
+
+def settings_for(name: str, settings: dict) -> dict:
+  """The settings of one evaluation: 'key' entries, then its own 'name.key' entries."""
+  own = {k[len(name) + 1:]: v for k, v in settings.items() if k.startswith(name + '.')}
+  shared = {k: v for k, v in settings.items() if '.' not in k}
+  return {**shared, **own}
 
 
 def resolve(config, names: list[str]) -> dict[str, dict]:
@@ -72,7 +81,7 @@ def run(workdir: str, names: list[str], settings: dict | None = None,
   output_dir = output_dir or os.path.join(workdir, 'eval')
   results = {}
   for name, spec in resolve(trained.config, names).items():
-    spec = dict(spec, **(settings or {}))
+    spec = dict(spec, **settings_for(name, settings or {}))
     evaluator = evaluators.make(trained, spec, os.path.join(output_dir, name))
     results[name] = evaluator.run()
   writer = metric_writers.SummaryWriter(output_dir)

@@ -1,106 +1,133 @@
 """Use modes of a trained model: sample, reconstruct, encode -> decode a MIDI file.
 
-Every mode writes MIDI files and one piano-roll PNG and returns their paths.
-They work for any model with encode/decode/z_dim/seq_len (musicvae, frame_vae)
-in any representation lsm.tools.clip_io knows (melodies, piano-roll frames).
+  trained = TrainedModel.load('workdirs/musicvae_small')
+  paths = generate.sample(trained, '/tmp/out', num_samples=8, temperature=0.5)
+
+Every mode works on every family (through lsm.trained.TrainedModel and the
+representation of its dataset), writes MIDI files and one piano-roll PNG, and
+returns their paths.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from absl import logging
-import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from lsm import train
-from lsm.representation import melody_extraction
+PIANO_ROLL = 'piano_roll.png'
 
 
-def _load(config, workdir):
-  exp = train.Experiment(config, workdir)
-  params, step = exp.restore_params()
-  logging.info('Using the checkpoint of step %d', step)
-  return exp.model, params
+def song_notes(trained, values: np.ndarray, start_bars: Sequence[int],
+               qpm: float = 120.0) -> list[tuple]:
+  """The notes of decoded clips placed at their bars (relative to the first clip), on the
+  16th grid: one piano-roll row for a whole song, in any representation."""
+  steps_per_bar = int(trained.settings['steps_per_bar'])
+  start_bars = np.asarray(start_bars)
+  first = int(start_bars[0]) if len(start_bars) else 0
+  out = []
+  for value, bar in zip(values, start_bars):
+    offset = (int(bar) - first) * steps_per_bar
+    out += [(n[0] + offset, n[1] + offset, *n[2:]) for n in trained.notes(value, qpm)]
+  return sorted(out)
 
 
-def _rep(config):
-  from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
-  return clip_io.for_config(config)
+def plot_songs(trained, songs: Sequence[tuple[np.ndarray, Sequence[int]]],
+               titles: Sequence[str], path: str, qpm: float = 120.0) -> str:
+  """One PNG, a piano-roll row per song (decoded clips [C, ...], their start bars)."""
+  from lsm.plotting import piano_roll  # pylint: disable=g-import-not-at-top
+  rows = [song_notes(trained, values, bars, qpm) for values, bars in songs]
+  steps_per_bar = int(trained.settings['steps_per_bar'])
+  lengths = [(int(np.max(bars)) - int(np.min(bars)) + int(trained.settings['window_bars']))
+             * steps_per_bar if len(bars) else steps_per_bar for _, bars in songs]
+  return piano_roll.piano_rolls(rows, titles, path, num_steps=lengths,
+                                steps_per_bar=steps_per_bar)
 
 
-def _write(config, clips, names, output_dir, qpm=120.0) -> list[str]:
-  rep = _rep(config)
+def _write_clips(trained, values, names, output_dir, qpm) -> list[str]:
   os.makedirs(output_dir, exist_ok=True)
   paths = []
-  for clip, name in zip(clips, names):
+  for value, name, q in zip(values, names, np.broadcast_to(qpm, (len(values),))):
     path = os.path.join(output_dir, f'{name}.mid')
-    rep.to_midi(np.asarray(clip), qpm).write(path)
+    trained.to_midi(value, float(q)).write(path)
     paths.append(path)
-  paths.append(rep.plot(clips, names, os.path.join(output_dir, 'piano_roll.png')))
   return paths
 
 
-def sample(config: ml_collections.ConfigDict, workdir: str, output_dir: str,
-           num_samples: int, temperature: float = 1.0) -> list[str]:
-  """Decodes `num_samples` draws from the prior."""
-  _rep(config)  # Fails before any loading for a representation the use modes lack.
-  model, params = _load(config, workdir)
-  z = jax.random.normal(jax.random.key(config.seed), (num_samples, model.z_dim))
-  decode = jax.jit(model.decode, static_argnames='greedy')
-  clips = decode(params, z, jax.random.key(config.seed + 1),
-                 temperature=max(temperature, 1e-6), greedy=temperature == 0)
-  return _write(config, np.asarray(clips), [f'sample_{i:03d}' for i in range(num_samples)],
-                output_dir)
+def sample(trained, output_dir: str, num_samples: int, temperature: float = 1.0,
+           seed: int = 0, component: int | None = None) -> list[str]:
+  """Decodes `num_samples` draws from the prior (or one mixture component); greedy at
+  temperature 0. Writes sample_XXX.mid and piano_roll.png."""
+  if num_samples < 1:
+    raise ValueError(f'num_samples must be >= 1, got {num_samples}')
+  _, values = trained.sample(num_samples, component=component, temperature=temperature,
+                             greedy=temperature == 0, seed=seed)
+  names = [f'sample_{i:03d}' for i in range(num_samples)]
+  paths = _write_clips(trained, values, names, output_dir, 120.0)
+  paths.append(trained.plot(values, names, os.path.join(output_dir, PIANO_ROLL),
+                            num_steps=trained.clip_steps))
+  return paths
 
 
-def reconstruct(config: ml_collections.ConfigDict, workdir: str, output_dir: str,
-                num_clips: int) -> list[str]:
-  """Encodes held-out test clips and decodes mu greedily, originals beside them."""
-  from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
-  rep = _rep(config)
-  model, params = _load(config, workdir)
-  originals = clip_io.load_clips(config, 'test', rep.feature)[:num_clips]
-  mu, _ = jax.jit(model.encode)(params, jnp.asarray(originals))
-  recon = np.asarray(jax.jit(model.decode, static_argnames='greedy')(
-      params, mu, jax.random.key(0), greedy=True))
-  agreement = np.mean([rep.agreement(o, r) for o, r in zip(originals, recon)])
-  logging.info('Reconstruction of %d test clips: %s %.3f', len(originals),
-               rep.agreement_name, agreement)
-  clips, names = [], []
+def reconstruct(trained, output_dir: str, num_clips: int, split: str = 'test') -> list[str]:
+  """Encodes the first held-out clips and decodes their posterior means greedily, originals
+  beside them. Writes <split>_XXX_original.mid, <split>_XXX_reconstruction.mid and
+  piano_roll.png."""
+  if num_clips < 1:
+    raise ValueError(f'num_clips must be >= 1, got {num_clips}')
+  examples = trained.read_split(split, num_clips)
+  originals = examples[trained.format.FEATURE]
+  recon = trained.reconstruct(examples)
+  agreement = [trained.agreement(o, r) for o, r in zip(originals, recon)]
+  logging.info('Reconstruction of %d %s clips: %s %.3f', len(originals), split,
+               trained.format.AGREEMENT, float(np.mean(agreement)))
+  values, names = [], []
   for i, (o, r) in enumerate(zip(originals, recon)):
-    clips += [o, r]
-    names += [f'test_{i:03d}_original', f'test_{i:03d}_reconstruction']
-  return _write(config, clips, names, output_dir)
+    values += [o, r]
+    names += [f'{split}_{i:03d}_original', f'{split}_{i:03d}_reconstruction']
+  qpm = np.repeat(examples.get('qpm', np.full(len(originals), 120.0)), 2)
+  paths = _write_clips(trained, values, names, output_dir, qpm)
+  titles = [f'{n} ({trained.format.AGREEMENT} {a:.2f})' if n.endswith('reconstruction') else n
+            for n, a in zip(names, np.repeat(agreement, 2))]
+  paths.append(trained.plot(values, titles, os.path.join(output_dir, PIANO_ROLL),
+                            qpm=float(qpm[0]), num_steps=trained.clip_steps))
+  return paths
 
 
-def melody_segments(config: ml_collections.ConfigDict,
-                    midi_path: str) -> list[melody_extraction.Segment]:
-  """The 4/4 melody segments of a MIDI file, read with the settings of config.data."""
+def encode_decode(trained, output_dir: str, midi_path: str, temperature: float = 0.0,
+                  seed: int = 0) -> list[str]:
+  """Runs a whole MIDI file through the model clip by clip (posterior means; greedy at
+  temperature 0) and joins the clips at their bars. Writes <name>_input.mid (the clips as
+  the model reads them), <name>_output.mid and piano_roll.png."""
+  song, codes = trained.encode_midi(midi_path)
+  original = song.examples[trained.format.FEATURE]
+  out = trained.decode(codes.mu, codes.conditioning, greedy=temperature == 0,
+                       temperature=temperature, seed=seed)
+  agreement = float(np.mean([trained.agreement(a, b) for a, b in zip(original, out)]))
+  logging.info('%s: %d clips; %s with the input %.3f', midi_path, len(song),
+               trained.format.AGREEMENT, agreement)
+  name = os.path.splitext(os.path.basename(midi_path))[0]
+  os.makedirs(output_dir, exist_ok=True)
+  paths = []
+  for values, suffix in ((original, 'input'), (out, 'output')):
+    paths.append(os.path.join(output_dir, f'{name}_{suffix}.mid'))
+    trained.song_to_midi(values, song).write(paths[-1])
+  paths.append(plot_songs(
+      trained, [(original, song.start_bars), (out, song.start_bars)],
+      [f'{name}: input ({len(song)} clips)',
+       f'{name}: output ({trained.format.AGREEMENT} {agreement:.2f})'],
+      os.path.join(output_dir, PIANO_ROLL), qpm=float(song.qpm[0])))
+  return paths
+
+
+def melody_segments(config, midi_path: str) -> list:
+  """The 4/4 melody segments of a MIDI file, read with the settings of config.data.
+
+  Kept only for lsm/tools/knobs.py; new code reads files with TrainedModel.read_midi.
+  """
+  from lsm.representation import melody_extraction  # pylint: disable=g-import-not-at-top
   return melody_extraction.segments_from_file(
       midi_path, melody_track=config.data.melody_track,
       melody_programs=tuple(config.data.melody_programs), beat_file=config.data.beat_file,
       beat_file_downbeat_column=config.data.beat_file_downbeat_column)
-
-
-def encode_decode(config: ml_collections.ConfigDict, workdir: str, output_dir: str,
-                  midi_path: str, temperature: float = 0.0) -> list[str]:
-  """Runs a whole MIDI file through the model, clip by clip, and joins the clips."""
-  from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
-  rep = _rep(config)
-  model, params = _load(config, workdir)
-  segments = rep.read(config, midi_path)
-  clips, lengths = clip_io.cut_clips(rep, segments, model.seq_len)
-  mu, _ = jax.jit(model.encode)(params, jnp.asarray(clips))
-  out = np.asarray(jax.jit(model.decode, static_argnames='greedy')(
-      params, mu, jax.random.key(config.seed), temperature=max(temperature, 1e-6),
-      greedy=temperature == 0))
-  original = np.concatenate([rep.array(s) for s in segments])
-  output = clip_io.join_clips(out, lengths)
-  logging.info('%s: %d 4/4 segment(s), %d clips; %s with the input %.3f', midi_path,
-               len(segments), len(clips), rep.agreement_name, rep.agreement(original, output))
-  name = os.path.splitext(os.path.basename(midi_path))[0]
-  return _write(config, [original, output], [f'{name}_input', f'{name}_output'], output_dir,
-                qpm=float(segments[0].qpm))

@@ -1,13 +1,15 @@
 r"""lsm command line: train a config, or use a trained one.
 
   python -m lsm.main --config=configs/musicvae.py:small --workdir=/tmp/mvae
-  python -m lsm.main --config=configs/musicvae.py:small --workdir=/tmp/mvae \
-      --mode=sample --num_samples=8
-  python -m lsm.main ... --mode=reconstruct           # held-out test clips
-  python -m lsm.main ... --mode=encode_decode --input_midi=song.mid
+  python -m lsm.main --workdir=/tmp/mvae --mode=sample --num_samples=8
+  python -m lsm.main --workdir=/tmp/mvae --mode=reconstruct      # held-out test clips
+  python -m lsm.main --workdir=/tmp/mvae --mode=encode_decode --input_midi=song.mid
 
-Use modes read the latest checkpoint of --workdir and write MIDI files and
-piano-roll PNGs to --output_dir (default <workdir>/<mode>).
+Use modes (any family) load the newest usable checkpoint of --workdir with the config
+the run saved there (lsm.trained.TrainedModel), so --config is needed only to train;
+a --config given to a use mode must match the checkpoint (an error names the fields
+that differ). They write MIDI files and one piano-roll PNG to --output_dir (default
+<workdir>/<mode>).
 """
 
 import os
@@ -25,16 +27,24 @@ _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for checkpoints and metrics (default: workdirs/<config name>'
     '_<variants>, e.g. workdirs/musae_small for configs/musae.py:small).')
 _MODE = flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
+_SEED = flags.DEFINE_integer('seed', None, 'Use modes: seed of prior samples and sampling '
+                             "(default: the run's config.seed).")
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Use modes: where outputs go.')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 8, 'sample/reconstruct: how many clips.')
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature; 0 = greedy.')
 _INPUT_MIDI = flags.DEFINE_string('input_midi', None, 'encode_decode: the MIDI file.')
 _DISTRIBUTED = flags.DEFINE_bool(
     'jax_distributed', False, 'Call jax.distributed.initialize() (multi-host GPU/TPU).')
-flags.mark_flags_as_required(['config'])
 
 
 def main(argv):
+  # Usage first, before the slow imports.
+  if _MODE.value == 'train' and _CONFIG.value is None:
+    raise app.UsageError('--mode=train needs --config=configs/<model>.py[:variants]')
+  if _CONFIG.value is None and not _WORKDIR.value:
+    raise app.UsageError(f'--mode={_MODE.value} needs --workdir (a trained run)')
+  if _MODE.value == 'encode_decode' and not _INPUT_MIDI.value:
+    raise app.UsageError('--mode=encode_decode needs --input_midi=FILE')
   from lsm import cli  # pylint: disable=g-import-not-at-top
   cli.setup_process(argv)
   import jax  # pylint: disable=g-import-not-at-top
@@ -53,16 +63,20 @@ def main(argv):
     from data_prep import build  # pylint: disable=g-import-not-at-top
     train.train_and_evaluate(config, workdir, build.ensure_built(config.data))
     return
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  try:
+    trained = trained_lib.TrainedModel.load(workdir, config)
+  except (ValueError, FileNotFoundError, trained_lib.CheckpointError) as e:
+    raise app.UsageError(str(e)) from e
   output_dir = _OUTPUT_DIR.value or os.path.join(workdir, _MODE.value)
+  seed = _SEED.value if _SEED.value is not None else int(trained.config.get('seed', 0))
   if _MODE.value == 'sample':
-    paths = generate.sample(config, workdir, output_dir, _NUM_SAMPLES.value, _TEMPERATURE.value)
+    paths = generate.sample(trained, output_dir, _NUM_SAMPLES.value, _TEMPERATURE.value, seed)
   elif _MODE.value == 'reconstruct':
-    paths = generate.reconstruct(config, workdir, output_dir, _NUM_SAMPLES.value)
+    paths = generate.reconstruct(trained, output_dir, _NUM_SAMPLES.value)
   else:
-    if not _INPUT_MIDI.value:
-      raise app.UsageError('--mode=encode_decode needs --input_midi=FILE')
-    paths = generate.encode_decode(config, workdir, output_dir, _INPUT_MIDI.value,
-                                   _TEMPERATURE.value)
+    paths = generate.encode_decode(trained, output_dir, _INPUT_MIDI.value, _TEMPERATURE.value,
+                                   seed)
   logging.info('Wrote %d files to %s', len(paths), output_dir)
   print('\n'.join(paths))
 

@@ -175,7 +175,8 @@ class TrainedModel:
         lambda p, z, rng, t, cond, greedy: self.model.decode(
             p, z, rng, temperature=t, greedy=greedy, conditioning=cond),
         static_argnames='greedy')
-    self._sample_prior = jax.jit(self.model.sample_prior, static_argnames=('n', 'component'))
+    # The component is traced (one compilation serves every petal); None is its own trace.
+    self._sample_prior = jax.jit(self.model.sample_prior, static_argnames='n')
 
   @classmethod
   def load(cls, workdir: str, config: ml_collections.ConfigDict | None = None, *,
@@ -248,8 +249,9 @@ class TrainedModel:
     if component is not None and not 0 <= component < self.model.num_components:
       raise ValueError(f'component {component}: the prior of {self.config.model.name} has '
                        f'{self.model.num_components} component(s)')
-    return np.asarray(self._sample_prior(self.params, jax.random.key(seed), n=n,
-                                         component=component))
+    return np.asarray(self._sample_prior(
+        self.params, jax.random.key(seed), n=n,
+        component=None if component is None else jnp.int32(component)))
 
   def default_conditioning(self, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Conditioning for codes without an input (prior samples): that of n examples drawn

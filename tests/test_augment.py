@@ -148,3 +148,33 @@ def test_split_identity_batch_and_validity():
 def test_empty_inputs():
   assert augment.split_notes(np.zeros((2, 0), int), 2).shape == (2, 0)
   assert augment.transpose(np.zeros((0,), int), 3).shape == (0,)
+
+
+# note lists (polyphonic rolls, performance tokens)
+
+def test_note_lists_follow_the_melody_rules():
+  rng = np.random.default_rng(1)
+  for _ in range(20):
+    notes, total = [], 0
+    while total < 32:
+      length = int(min(rng.choice([1, 2, 3, 5, 8, 16]), 32 - total))
+      notes.append((None if rng.random() < 0.2 else int(rng.integers(40, 90)), length))
+      total += length
+    x = _melody(notes)
+    as_list = melody.states_to_notes(x)
+    for n in (2, 3, 4, 16):
+      assert augment.split_note_list(as_list, n) == melody.states_to_notes(
+          augment.split_notes(x, n)), n
+    for p in (-14, 5, 12):
+      assert augment.transpose_note_list(as_list, p, 36, 84) == melody.states_to_notes(
+          augment.transpose(x, p, 36, 84)), p
+
+
+def test_note_lists_keep_extra_fields_and_chords():
+  chord = [(0, 4, 60, 1), (0, 4, 64, 1), (0, 3, 67, 0)]  # (start, end, pitch, track)
+  assert augment.split_note_list(chord, 2) == [
+      (0, 2, 60, 1), (2, 4, 60, 1), (0, 2, 64, 1), (2, 4, 64, 1), (0, 2, 67, 0), (2, 3, 67, 0)]
+  assert augment.transpose_note_list(chord, 2, 21, 66) == [
+      (0, 4, 62, 1), (0, 4, 66, 1), (0, 3, 57, 0)]  # 69 > 66 folds an octave down
+  with pytest.raises(ValueError):
+    augment.split_note_list(chord, 0)

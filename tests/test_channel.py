@@ -1,4 +1,5 @@
-"""Tests of reverse water-filling and the Berger test channel."""
+"""Tests of reverse water-filling, the Berger test channel and lsm.analysis.channel (the
+model-agnostic numerics of query-based generation)."""
 
 import itertools
 
@@ -8,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lsm.analysis import channel
 from lsm.channel import berger
 from lsm.channel import waterfilling
 
@@ -159,3 +161,121 @@ def test_berger_jit_and_shapes():
   # Same key, same draw as the eager call (up to XLA's fusion rounding).
   np.testing.assert_allclose(out1, berger.berger_channel(
       jax.random.key(0), mu, jnp.ones(3), mu + 1.0, jnp.array([0.0, 1.0, 2.0])), rtol=1e-6)
+
+
+# lsm.analysis.channel: the query through the channel, with a stand-in decoder
+
+
+DRAWS = 200  # One number of draws (and one query shape): the channel compiles once.
+
+
+def _decode(z):
+  """A stand-in decoder: the sign pattern of the code (one 'clip' per code)."""
+  return (np.asarray(z) > 0).astype(np.int32)
+
+
+def _query(num_clips=6, z=5, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.normal(size=(num_clips, z)), rng.uniform(0.2, 2.0, size=(num_clips, z))
+
+
+def test_allocate_versions_and_a_source_of_zero_variance():
+  variances = np.array([4.0, 1.0, 0.25])
+  np.testing.assert_array_equal(channel.allocate(variances, 3), [2, 1, 0])
+  cont = channel.allocate(variances, 3, 'continuous')
+  assert abs(cont.sum() - 3) < 1e-9 and np.all(cont >= 0)
+  with pytest.raises(ValueError, match='allocation'):
+    channel.allocate(variances, 3, 'bogus')
+  # A deterministic encoder's posterior: nothing to send, at any rate and either version.
+  assert not channel.rate_limited(np.zeros(3)) and channel.rate_limited(variances)
+  for allocation in channel.ALLOCATIONS:
+    np.testing.assert_array_equal(channel.allocate(np.zeros(3), 16, allocation), 0)
+
+
+def test_code_statistics_follow_the_law_of_total_variance():
+  rng = np.random.default_rng(0)
+  mu, var = rng.normal(size=(40, 3)), rng.uniform(0.1, 2.0, size=(40, 3))
+  stats = channel.code_statistics(mu, var)
+  assert stats['num_clips'] == 40
+  np.testing.assert_allclose(stats['posterior_variance'], var.mean(0))
+  np.testing.assert_allclose(stats['code_mean'], mu.mean(0))
+  np.testing.assert_allclose(stats['code_variance'], mu.var(0) + var.mean(0))
+  # The variance of z_e = mu + sqrt(var) eps, sampled, agrees.
+  z_e = mu[None] + np.sqrt(var)[None] * rng.normal(size=(4000, 40, 3))
+  np.testing.assert_allclose(z_e.reshape(-1, 3).var(0), stats['code_variance'], rtol=0.05)
+  variances, source = channel.source_of(stats, 'aggregate')
+  np.testing.assert_allclose(variances, stats['code_variance'])
+  np.testing.assert_allclose(source[0], stats['code_mean'])
+  assert channel.source_of(stats, 'posterior')[1] is None
+  with pytest.raises(ValueError, match='source_stats'):
+    channel.source_of(stats, 'prior')
+  with pytest.raises(ValueError, match='shape'):
+    channel.code_statistics(mu, var[:, :2])
+
+
+@pytest.mark.parametrize('source_stats', channel.SOURCE_STATS)
+def test_measured_distortion_matches_theory_and_falls_with_rate(source_stats):
+  mu, var = _query()
+  stats = channel.code_statistics(np.concatenate([mu, mu + 1.0]), np.concatenate([var, var]))
+  variances, source = channel.source_of(stats, source_stats)
+  rates = (0, 3, 12)
+  core = channel.analyse(_decode, mu, var, variances, rates, num_draws=DRAWS, source=source)
+  rows = core['per_rate']
+  for row, rate in zip(rows, rates):
+    assert row['bits'].sum() == rate
+    gap = abs(row['measured_distortion'] - row['theory_query'])
+    assert gap < 5 * row['measured_stderr'] and gap < 0.1 * row['theory_query'], row
+    np.testing.assert_array_equal(row['decoded'], _decode(row['z_d']))
+  measured = [r['measured_distortion'] for r in rows]
+  assert measured[0] > measured[1] > measured[2]
+  if source_stats == 'posterior':
+    # The clip's own posterior as the source: D(R) = mean_c sum_i var_e 2^(-2 b_i).
+    for row in rows:
+      assert row['theory_query'] == pytest.approx(
+          np.mean([waterfilling.distortion(v, row['bits']) for v in var]))
+
+
+def test_rate_zero_sends_mu_or_the_dataset_mean():
+  mu, var = _query()
+  stats = channel.code_statistics(mu, var)
+  core = channel.analyse(_decode, mu, var, stats['posterior_variance'], [0, 8], num_draws=DRAWS)
+  np.testing.assert_allclose(core['per_rate'][0]['z_d'], mu, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(core['mu_decoded'], _decode(mu))
+  # The z_e of draw 0 is the same at every rate: only the channel differs.
+  np.testing.assert_array_equal(core['per_rate'][0]['z_e'], core['per_rate'][1]['z_e'])
+  variances, source = channel.source_of(stats, 'aggregate')
+  core = channel.analyse(_decode, mu, var, variances, [0], num_draws=DRAWS, source=source)
+  np.testing.assert_allclose(core['per_rate'][0]['z_d'],
+                             np.broadcast_to(stats['code_mean'], mu.shape), rtol=1e-5, atol=1e-5)
+
+
+def test_a_deterministic_encoder_sends_mu_at_every_rate():
+  mu, _ = _query()
+  var = np.zeros_like(mu)
+  core = channel.analyse(_decode, mu, var, var.mean(0), [0, 16, 64], num_draws=DRAWS)
+  for row in core['per_rate']:
+    assert not row['bits'].any()
+    np.testing.assert_allclose(row['z_d'], mu, rtol=1e-6, atol=1e-6)
+    assert row['measured_distortion'] == 0.0 and row['theory_query'] == 0.0
+
+
+def test_analyse_rejects_bad_settings():
+  mu, var = _query()
+  with pytest.raises(ValueError, match='num_draws'):
+    channel.analyse(_decode, mu, var, var.mean(0), [0], num_draws=0)
+  with pytest.raises(ValueError, match='rates'):
+    channel.analyse(_decode, mu, var, var.mean(0), [-1])
+
+
+def test_information_rate_of_a_repeating_sequence():
+  rng = np.random.default_rng(1)
+  motif = rng.normal(size=(4, 6))
+  song = np.concatenate([motif] * 4)  # ABCD ABCD ABCD ABCD: the past predicts the future.
+  noise = rng.normal(size=(16, 6))
+  grid = channel.threshold_grid([song, noise], 10)
+  assert grid.shape == (10,) and grid[0] > 0 and np.all(np.diff(grid) > 0)
+  out = channel.information_rate_summary(song, grid)
+  assert len(out['total_ir']) == 10 and len(out['ir']) == 16
+  assert out['num_symbols'] == 4
+  assert out['best_total_ir'] == pytest.approx(max(out['total_ir']))
+  assert out['best_total_ir'] > channel.information_rate_summary(noise, grid)['best_total_ir']

@@ -113,7 +113,7 @@ def test_labels_match_path_without_extension_or_basename(tmp_path):
   table = sources.read_labels_csv(str(csv), 'file', 'genre, mood')
   for rel, want in [('sub/a.mid', ('rock', 'happy')), ('sub/a', ('rock', 'happy')),
                     ('x/b.mid', ('pop',)), ('e.mid', ('jazz', 'sad'))]:
-    key = next(k for k in sources._label_keys(rel) if k in table)
+    key = next(k for k in sources.midi._label_keys(rel) if k in table)
     assert table[key] == want
 
 

@@ -1,244 +1,300 @@
-"""The FaderNets evaluation tool: its parts on a synthetic model whose answers are
-known, and end to end on a tiny GM-VAE trained two steps on real VGMIDI phrases."""
+"""The tan2020 evaluators (faders, clusters, arousal_shift, latent_map) and the fader_eval
+tool, on the tiny trained models of tests/tiny_models.py: the FaderNets GM-VAE on VGMIDI
+phrases (arousal labels), MusAE's flower prior with Nottingham tags, a MusicVAE without
+faders, and every family for the latent maps."""
 
 import json
 import os
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lsm.tools import arousal_shift
+from lsm.analysis import controllability as ctl
+from lsm.analysis import fadernets_paper
+from lsm.evaluators import arousal_shift
+from lsm.evaluators import clusters
+from lsm.evaluators import faders
+from lsm.evaluators import latent_map
+from lsm.models import base as model_base
 from lsm.tools import fader_eval
 
+
+def _load(tiny_family_models, family):
+  from lsm import trained  # pylint: disable=g-import-not-at-top
+  _, workdir = tiny_family_models(family)
+  return trained.TrainedModel.load(workdir, batch_size=16)
+
+
+@pytest.fixture(scope='module', name='gmvae')
+def _gmvae(tiny_family_models):
+  return _load(tiny_family_models, 'fadernets')
+
+
+@pytest.fixture(scope='module', name='musae')
+def _musae(tiny_family_models):
+  return _load(tiny_family_models, 'musae')
+
+
+@pytest.fixture(scope='module', name='musicvae')
+def _musicvae(tiny_family_models):
+  return _load(tiny_family_models, 'musicvae')
+
+
 # ----------------------------------------------------------------------------
-# A synthetic GM-VAE: z_rhythm[:, 0] is the rhythm density, z_note[:, 0] the
-# note density, dim 1 of each says the cluster; its "tokens" carry the two
-# fader values (x100) and the fake measure reads them back.
-
-
-class _FakeGMVAE:
-  input_keys = ('tokens', 'key', 'rhythm_density', 'note_density', 'label')
-  controls = {'rhythm_density': ('z_rhythm', 0), 'note_density': ('z_note', 0)}
-
-  def encode(self, params, batch):
-    side = jnp.where(batch['label'] > 0, 1.0, -1.0) * params['scale']
-    return {'z_rhythm': jnp.stack([batch['rhythm_density'], side], 1),
-            'z_note': jnp.stack([batch['note_density'], side], 1)}
-
-  def decode_tokens(self, params, latents, batch, rng=None):
-    del params, rng
-    r = jnp.round(latents['z_rhythm'][:, 0] * 100)
-    n = jnp.round(latents['z_note'][:, 0] * 100)
-    pad = jnp.zeros((r.shape[0], batch['tokens'].shape[1] - 2))
-    return jnp.concatenate([r[:, None], n[:, None], pad], 1).astype(jnp.int32)
-
-  def cluster_posterior(self, params, batch):
-    z = self.encode(params, batch)
-    return {k: jax.nn.softmax(jnp.stack([-5 * v[:, 1], 5 * v[:, 1]], 1)) for k, v in z.items()}
-
-  def cluster_means(self, params):
-    del params
-    # Cluster 1 ("high") lies 0.25 higher in rhythm density and 0.5 lower in note density.
-    return {'z_rhythm': jnp.array([[0.0, -1.0], [0.25, 1.0]]),
-            'z_note': jnp.array([[0.0, -1.0], [-0.5, 1.0]])}
-
-
-def _fake_measure(tokens, batch):
-  del batch
-  return {'rhythm_density': tokens[:, 0] / 100.0, 'note_density': tokens[:, 1] / 100.0}
-
-
-def _fake_data(n, seed):
-  rng = np.random.RandomState(seed)
-  return {'tokens': np.zeros((n, 12), np.int32),
-          'key': rng.randint(0, 24, n).astype(np.int32),
-          'rhythm_density': rng.randint(1, 17, n).astype(np.float32) / 16,
-          'note_density': rng.randint(0, 300, n).astype(np.float32) / 100,
-          'label': rng.randint(-1, 2, n).astype(np.int32),
-          'label_known': np.ones(n, np.int32)}
-
-
-@pytest.fixture(name='fake')
-def _fake():
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  config = ml_collections.ConfigDict({'model': {'name': 'fake'}, 'data': {}})
-  # batch_size 7 does not divide the sizes used: exercises the padded last chunk.
-  return fader_eval.FaderModel('gmvae', config, '/nowhere', _FakeGMVAE(),
-                               {'scale': jnp.float32(1.0)}, step=2, batch_size=7)
-
-
-def test_chunked_pads_and_trims():
-  calls = []
-
-  def fn(chunk, i):
-    calls.append((i, len(chunk['a'])))
-    return {'b': chunk['a'] * 2}
-  out = fader_eval.chunked(fn, {'a': np.arange(10)}, 4)
-  np.testing.assert_array_equal(out['b'], np.arange(10) * 2)
-  out = fader_eval.chunked(fn, {'a': np.arange(3)}, 4)
-  np.testing.assert_array_equal(out['b'], np.arange(3) * 2)
-  assert calls == [(0, 4), (1, 4), (2, 4), (0, 4)]  # every call the same size
-
-
-def test_table_on_a_perfect_synthetic_fader(fake):
-  train, test = _fake_data(200, 0), _fake_data(60, 1)
-  result = fader_eval.controllability_table(fake, train, test, num_samples=20, num_runs=3,
-                                            num_values=8, seed=0, sample=False,
-                                            measure_fn=_fake_measure)
-  # Decoded attribute == fader value up to the x100 rounding of the fake tokens.
-  for a in fader_eval.ATTRIBUTES:
-    assert result['mean'][a]['linearity'] == pytest.approx(1.0, abs=1e-3)
-    assert result['mean'][a]['consistency'] == pytest.approx(1.0)
-    assert result['mean'][a]['restrictiveness'] == pytest.approx(1.0)
-  # The sweep spans the training set's encoded range (section 4.2).
-  assert result['ranges']['rhythm_density'] == pytest.approx(
-      [train['rhythm_density'].min(), train['rhythm_density'].max()])
-  assert result['train_std']['note_density'] == pytest.approx(np.std(train['note_density']))
-  assert result['num_samples'] == 20 and len(result['subsets']) == 3
-  # Sampled decoding re-sweeps every run (the fake decoder ignores the rng).
-  sampled = fader_eval.controllability_table(fake, train, test, num_samples=20, num_runs=3,
-                                             num_values=8, seed=0, sample=True,
-                                             measure_fn=_fake_measure)
-  assert sampled['decoding'] == 'sampled' and sampled['runs'] == result['runs']
-
-
-def test_cluster_accuracy_and_shift_on_the_synthetic_model(fake, tmp_path):
-  held_out = _fake_data(80, 2)
-  acc = fader_eval.cluster_accuracy(fake, held_out)
-  # Dim 1 of the fake code is +1 for label 1 and -1 otherwise: every labelled one is right.
-  assert acc['accuracy_z_rhythm'] == acc['accuracy_z_note'] == acc['accuracy_joint'] == 1.0
-  assert acc['labelled_examples'] == int(np.sum(held_out['label'] >= 0))
-
-  written = []
-  result = arousal_shift.run(fake.encode, fake.decode, _fake_measure, fake.cluster_posterior,
-                             fake.cluster_means(), held_out, count=5, seed=0,
-                             class_names=['low', 'high'],
-                             midi_fn=lambda t, b, p: written.append(p),
-                             output_dir=str(tmp_path))
-  up, down = result['directions']
-  assert (up['source'], up['target'], down['source'], down['target']) == (
-      'low', 'high', 'high', 'low')
-  assert up['chosen_by'] == 'label' and len(up['indices']) == 5
-  assert all(held_out['label'][i] == 0 for i in up['indices'])
-  # z' = z + mu_high - mu_low: rhythm density +0.25, note density -0.5 (and back).
-  assert up['change']['rhythm_density'] == pytest.approx(0.25, abs=0.011)
-  assert up['change']['note_density'] == pytest.approx(-0.5, abs=0.011)
-  assert down['change']['rhythm_density'] == pytest.approx(-0.25, abs=0.011)
-  assert up['moved_fraction'] == {'z_rhythm': 1.0, 'z_note': 1.0}
-  assert len(written) == 2 * 5 * 3  # input, reconstruction, shifted per segment
-
-
-def test_shift_skips_codes_already_in_the_target_cluster():
-  latents = {'z_rhythm': np.zeros((2, 2)), 'z_note': np.zeros((2, 2))}
-  posteriors = {'z_rhythm': np.array([[0.9, 0.1], [0.9, 0.1]]),
-                'z_note': np.array([[0.9, 0.1], [0.2, 0.8]])}  # row 1's note code: already high
-  means = {'z_rhythm': np.array([[0., 0.], [1., 2.]]), 'z_note': np.array([[0., 0.], [3., 4.]])}
-  shifted, moved = arousal_shift.shift_latents(latents, posteriors, means, target=1)
-  np.testing.assert_allclose(shifted['z_rhythm'], [[1, 2], [1, 2]])
-  np.testing.assert_allclose(shifted['z_note'], [[3, 4], [0, 0]])
-  assert moved['z_note'].tolist() == [True, False]
-
-
-def test_latent_plots_and_markdown(fake, tmp_path):
-  held_out = _fake_data(40, 3)
-  # PCA only here; the end-to-end test draws the t-SNE maps.
-  paths = fader_eval.latent_plots(fake, held_out, str(tmp_path), max_points=30, seed=0,
-                                  label_names=['low', 'high'], methods=('pca',))
-  assert [os.path.basename(p) for p in paths] == ['gmvae_pca.png']
-  assert all(os.path.getsize(p) > 10_000 for p in paths)
-  report = {'data_path': 'x', 'train_examples': 1, 'test_examples': 1,
-            'models': {'gmvae': {'step': 2, 'table': fader_eval.controllability_table(
-                fake, _fake_data(50, 0), held_out, num_samples=10, num_runs=2, num_values=8,
-                seed=0, sample=False, measure_fn=_fake_measure)}}}
-  md = fader_eval.markdown(report)
-  assert '| gmvae | 2 | 1.0000 ± 0.0000 |' in md
-  assert '*paper: Proposed (GM-VAE)* | | *0.5096 ± 0.0248* | *0.4207 ± 0.0309* |' in md
+# Pieces with known answers.
 
 
 def test_paper_table_and_arguments():
-  t = fader_eval.PAPER_TABLE1
+  t = fadernets_paper.PAPER_TABLE1
   assert t['gmvae']['scores']['rhythm_density']['consistency'] == (0.5096, 0.0248)
   assert t['cvae']['scores']['note_density']['restrictiveness'] == (0.7140, 0.0130)
   assert t['glsr']['scores']['note_density']['linearity'] == (0.1799, 0.0209)
-  assert fader_eval.paper_row('Fader_Networks') == 'fader'
+  assert fadernets_paper.paper_row('Fader_Networks') == 'fader'
+  assert fadernets_paper.paper_row('fadernets.baselines.pati') == 'pati'
+  assert fadernets_paper.paper_row('musicvae') is None
   assert fader_eval.parse_compare('vae=configs/fadernets.py:vae:/tmp/w') == (
       'vae', 'configs/fadernets.py:vae', '/tmp/w')
   assert fader_eval.parse_compare('vae=/tmp/w') == ('vae', None, '/tmp/w')
-  with pytest.raises(ValueError, match='name=CONFIG'):
+  with pytest.raises(ValueError, match='name=WORKDIR'):
     fader_eval.parse_compare('configs/fadernets.py:/tmp/w')
-  config = fader_eval.load_config('configs/musicvae.py:tiny')
-  assert config.model.name == 'musicvae'
+  assert fader_eval.load_config('configs/musicvae.py:tiny').model.name == 'musicvae'
+
+
+def test_markdown_table_of_a_perfect_fader_beside_the_paper():
+  result = {'mean': {a: {s: 1.0 for s in ctl.SCORES} for a in ctl.ATTRIBUTES},
+            'std': {a: {s: 0.0 for s in ctl.SCORES} for a in ctl.ATTRIBUTES},
+            'model': 'fadernets.gmvae'}
+  md = '\n'.join(fadernets_paper.markdown_table([('mine', 2, result)]))
+  assert '| mine | 2 | 1.0000 ± 0.0000 |' in md
+  assert '*paper: Proposed (GM-VAE)* | | *0.5096 ± 0.0248* | *0.4207 ± 0.0309* |' in md
+  only_rd = {'mean': {'rhythm_density': result['mean']['rhythm_density']},
+             'std': {'rhythm_density': result['std']['rhythm_density']}}
+  md = '\n'.join(fadernets_paper.markdown_table([('mv', None, only_rd)]))
+  assert '| mv |  | 1.0000 ± 0.0000 | - |' in md and 'paper' not in md
+
+
+def test_shift_codes_moves_each_group_unless_already_at_the_target():
+  groups = {'a': model_base.LatentGroup(0, 2), 'b': model_base.LatentGroup(2, 2)}
+  means = np.array([[0., 0., 0., 0.], [1., 2., 3., 4.]])
+  z = np.array([[0.1, 0., 0., 0.1],     # both groups in component 0
+                [0., 0.1, 2.9, 4.]])    # group b already in component 1
+  shifted, moved = arousal_shift.shift_codes(z, means, groups, target=1)
+  np.testing.assert_allclose(shifted, [[1.1, 2., 3., 4.1], [1., 2.1, 2.9, 4.]])
+  assert moved['a'].tolist() == [True, True] and moved['b'].tolist() == [True, False]
+  with pytest.raises(ValueError, match='target component 2'):
+    arousal_shift.shift_codes(z, means, groups, target=2)
+
+
+def test_labels_from_label_or_tags():
+  allowed, feature = clusters.label_matrix({'label': np.array([0, -1, 1, 5])}, 2)
+  assert feature == 'label'
+  assert allowed.tolist() == [[True, False], [False, False], [False, True], [False, False]]
+  tags = np.array([[1, 0, 1], [0, 0, 0]])
+  allowed, feature = clusters.label_matrix({'tag_mask': tags}, 4)
+  assert feature == 'tag_mask' and allowed.tolist() == [[True, False, True, False]] + [[False] * 4]
+  assert clusters.labels_of({'tag_mask': tags}).tolist() == [0, -1]
+  assert clusters.label_matrix({'states': np.zeros(2)}, 2) == (None, None)
+  with pytest.raises(ValueError, match='3 tags but the prior has 2'):
+    clusters.label_matrix({'tag_mask': tags}, 2)
 
 
 # ----------------------------------------------------------------------------
-# End to end: the tiny GM-VAE of configs/fadernets.py, 2 training steps on the
-# first phrase of 40 VGMIDI pieces (real arousal labels), then every part of the
-# tool with M, T and the runs shrunk.
+# The tiny FaderNets GM-VAE.
 
 
-@pytest.fixture(scope='module', name='trained')
-def _trained(shared_data, tmp_path_factory):
-  from configs import fadernets  # pylint: disable=g-import-not-at-top
-  from data_prep import build  # pylint: disable=g-import-not-at-top
-  from lsm import train  # pylint: disable=g-import-not-at-top
-  config = fadernets.get_config('gmvae,tiny,vgmidi')
-  data_dir = str(tmp_path_factory.mktemp('vgmidi_tiny'))
-  config.data.update(
-      name='vgmidi_tiny', dir=data_dir, max_songs=40, valid_percent=20, test_percent=20,
-      num_shards=2,
-      midi_glob=os.path.join(shared_data, 'vgmidi_arousal', 'phrases', '*_0.mid'))
-  config.total_steps, config.batch_size = 2, 8  # 8: one example per fake device
-  build.build_dataset(config.data, data_dir)
-  workdir = str(tmp_path_factory.mktemp('fader_gmvae'))
-  train.train_and_evaluate(config, workdir)
-  return config, workdir, data_dir
-
-
-def test_measure_reads_back_the_attributes_of_data_prep(trained):
-  # The decoded-output path (tokens -> PrettyMIDI -> attributes at the segment's
-  # tempo) must agree with the attributes the dataset was built with.
-  _, _, data_dir = trained
-  test = fader_eval.load_split(data_dir, 'test')
-  measured = fader_eval.measure_tokens(test['tokens'], test)
-  for a in fader_eval.ATTRIBUTES:
+def test_decoded_outputs_are_measured_like_data_prep(gmvae):
+  # tokens -> MIDI -> attributes at the segment's tempo must give back the attributes
+  # the dataset was built with: the measure of the evaluators is the data's own.
+  test = gmvae.read_split('test')
+  measured = ctl.measure_outputs(gmvae, test['tokens'], test['qpm'])
+  for a in ctl.ATTRIBUTES:
     np.testing.assert_allclose(measured[a], test[a], atol=1e-6)
 
 
-def test_tool_end_to_end_on_a_tiny_trained_gmvae(trained, tmp_path):
+def test_faders_on_the_gmvae(gmvae, tmp_path):
+  found = faders.find_faders(gmvae)
+  groups = gmvae.model.latent_groups()
+  assert {a: f.dim for a, f in found.items()} == {
+      'rhythm_density': groups['z_rhythm'].regularised['rhythm_density'],
+      'note_density': groups['z_note'].regularised['note_density']}
+  ev = faders.Evaluator(gmvae, str(tmp_path), num_samples=6, num_values=3, num_runs=2)
+  metrics = ev.run()
+  for a in ctl.ATTRIBUTES:
+    assert metrics[f'consistency/{a}'] <= 1.0 and metrics[f'restrictiveness/{a}'] <= 1.0
+    assert 0.0 <= metrics[f'linearity/{a}'] <= 1.0
+    assert metrics[f'linearity/{a}_std'] >= 0.0
+  # The sweep spans the regularised dim's range over the encoded training split.
+  train_mu = gmvae.encode(gmvae.read_split('train')).mu
+  dim = found['rhythm_density'].dim
+  assert ev.details['ranges']['rhythm_density'] == pytest.approx(
+      [train_mu[:, dim].min(), train_mu[:, dim].max()], rel=1e-5)
+  assert ev.details['values']['rhythm_density'][-1] == pytest.approx(train_mu[:, dim].max(),
+                                                                     rel=1e-5)
+  assert ev.details['train_std']['note_density'] == pytest.approx(
+      np.std(gmvae.read_split('train')['note_density']), rel=1e-5)
+  assert metrics['num_samples'] == 6 and len(ev.details['subsets']) == 2
+  with open(tmp_path / 'faders.json') as f:
+    assert json.load(f)['paper']['title'] == 'Proposed (GM-VAE)'
+  md = (tmp_path / 'faders.md').read_text()
+  assert '| fadernets.gmvae | 4 |' in md and '*paper: Proposed (GM-VAE)*' in md
+
+
+def test_clusters_on_the_gmvae(gmvae, tmp_path):
+  metrics = clusters.Evaluator(gmvae, str(tmp_path)).run()
+  test = gmvae.read_split('test')
+  labels = test['label']
+  assert metrics['labelled_examples'] == np.sum(labels >= 0) > 0
+  counts = np.bincount(labels[labels >= 0], minlength=2)
+  assert metrics['majority_baseline'] == pytest.approx(counts.max() / counts.sum())
+  # With isotropic clusters of one variance, argmax q(c|x) of a subspace is its nearest
+  # cluster mean, and the joint argmax the nearest mean of the whole code.
+  mu, means = gmvae.encode(test).mu, clusters.component_means(gmvae)
+  keep = labels >= 0
+  for name, g in gmvae.model.latent_groups().items():
+    dims = slice(g.start, g.start + g.size)
+    expected = np.mean(clusters.nearest(mu[keep, dims], means[:, dims]) == labels[keep])
+    assert metrics[f'accuracy/{name}'] == pytest.approx(expected)
+  assert metrics['accuracy/joint'] == metrics['accuracy/nearest_mean'] == metrics['accuracy']
+  assert json.loads((tmp_path / 'clusters.json').read_text())['classes'] == ['0', '1']
+
+
+def test_arousal_shift_on_the_gmvae(gmvae, tmp_path):
   import pretty_midi  # pylint: disable=g-import-not-at-top
-  config, workdir, data_dir = trained
-  out = str(tmp_path / 'eval')
-  # The same checkpoint under two names: identical scores prove that every
-  # model sees the same subsets and the same sweep.
-  report = fader_eval.run([('gmvae', config, workdir), ('again', config, workdir)], data_dir,
-                          out, num_samples=6, num_runs=2, num_values=3, plot_examples=40,
-                          shift_segments=2, batch_size=16)
-  gm, again = report['models']['gmvae'], report['models']['again']
-  assert gm['step'] == 2
-  assert gm['table']['runs'] == again['table']['runs']
-  for a in fader_eval.ATTRIBUTES:
-    s = gm['table']['mean'][a]
-    assert 0.0 <= s['linearity'] <= 1.0 and s['consistency'] <= 1.0, s
-    assert s['restrictiveness'] <= 1.0
-  assert gm['table']['num_samples'] == 6 and len(gm['table']['values']['note_density']) == 3
-  c = gm['cluster']
-  assert c['labelled_examples'] == int(np.sum(fader_eval.load_split(data_dir, 'test')['label']
-                                              >= 0)) > 0
-  assert 0.0 <= c['accuracy_z_rhythm'] <= 1.0 and c['labelled_fraction'] == 1.0
-  assert [os.path.basename(p) for p in gm['plots']] == ['gmvae_pca.png', 'gmvae_tsne.png']
-  assert all(os.path.getsize(p) > 10_000 for p in gm['plots'])
-  directions = gm['shift']['directions']
+  ev = arousal_shift.Evaluator(gmvae, str(tmp_path), num_segments=2)
+  metrics = ev.run()
+  directions = ev.details['directions']
   assert [(d['source'], d['target']) for d in directions] == [('0', '1'), ('1', '0')]
-  files = [p for d in directions for p in d['files']]
-  assert len(files) == 2 * 2 * 3
-  assert pretty_midi.PrettyMIDI(files[0]).instruments  # the input segment, readable
-  assert all(np.isfinite(d['change'][a]) for d in directions for a in fader_eval.ATTRIBUTES)
-  # A run's own config.json stands in for its config file.
-  assert fader_eval.config_from_workdir(workdir).model.to_dict() == config.model.to_dict()
+  labels = gmvae.read_split('test')['label']
+  for d in directions:
+    assert d['chosen_by'] == 'label' and d['segments'] == 2
+    assert all(labels[i] == int(d['source']) for i in d['indices'])
+    for a in ctl.ATTRIBUTES:
+      assert metrics[f"{d['source']}_to_{d['target']}/{a}_change"] == pytest.approx(
+          d['after'][a] - d['before'][a])
+      assert d['change'][a] == pytest.approx(np.mean(d['per_segment_change'][a]))
+    assert len(d['files']) == 2 * 3  # input, reconstruction, shifted per example
+  assert pretty_midi.PrettyMIDI(directions[0]['files'][0]).instruments  # the input, readable
+  with pytest.raises(ValueError, match='source=0 and target=0'):
+    arousal_shift.Evaluator(gmvae, source=0, target=0).run()
+
+
+# ----------------------------------------------------------------------------
+# MusAE's flower prior (tag k owns petal k) and a MusicVAE without faders.
+
+
+def test_clusters_and_shift_on_musae(musae, tmp_path):
+  metrics = clusters.Evaluator(musae).run()
+  test = musae.read_split('test')
+  tags = test['tag_mask'] > 0
+  tagged = tags.any(1)
+  assert metrics['labelled_examples'] == tagged.sum() > 0
+  assert metrics['num_components'] == musae.model.num_components
+  # Right when the nearest petal is one of the example's tags.
+  pred = clusters.nearest(musae.encode(test).mu[tagged], clusters.component_means(musae))
+  padded = np.zeros((tagged.sum(), musae.model.num_components), bool)
+  padded[:, :tags.shape[1]] = tags[tagged]
+  assert metrics['accuracy'] == pytest.approx(np.mean(padded[np.arange(len(pred)), pred]))
+  assert metrics['majority_baseline'] == pytest.approx(tags[tagged].mean(0).max())
+  assert 'accuracy/joint' not in metrics  # no cluster_posterior: nearest mean only
+
+  ev = arousal_shift.Evaluator(musae, str(tmp_path), source='reels', target='hpps',
+                               num_segments=3)
+  metrics = ev.run()
+  (d,) = ev.details['directions']
+  assert (d['source'], d['target'], d['segments']) == ('reels', 'hpps', 3)
+  reels = list(musae.config.data.tags).index('reels')
+  assert all(test['tag_mask'][i, reels] for i in d['indices'])
+  assert set(metrics) == {'reels_to_hpps/rhythm_density_change',
+                          'reels_to_hpps/note_density_change', 'directions'}
+  assert len(os.listdir(tmp_path / 'reels_to_hpps')) == 3 * 3
+
+
+def test_clusters_fail_clearly_without_labels_or_mixture(musae, musicvae, monkeypatch):
+  with pytest.raises(ValueError, match='mixture prior'):
+    clusters.Evaluator(musicvae).run()
+  with pytest.raises(ValueError, match='mixture prior'):
+    arousal_shift.Evaluator(musicvae).run()
+  full = musae.read_split('test')
+  monkeypatch.setattr(musae, 'read_split', lambda split, n=None: {
+      k: v for k, v in full.items() if k != 'tag_mask'})
+  with pytest.raises(ValueError, match="no labels: .*'label' feature .*'tag_mask'"):
+    clusters.Evaluator(musae).run()
+
+
+def test_faders_on_musicvae_need_dims(musicvae, tmp_path):
+  with pytest.raises(ValueError, match=r"musicvae has no faders.*Set dims=\{'rhythm_density'"):
+    faders.Evaluator(musicvae)
+  with pytest.raises(ValueError, match="dims: 'pitch' is not a measured attribute"):
+    faders.Evaluator(musicvae, dims={'pitch': 1})
+  with pytest.raises(ValueError, match=r"dims\['note_density'\]=99: not a dim of z"):
+    faders.Evaluator(musicvae, dims={'note_density': 99})
+  ev = faders.Evaluator(musicvae, str(tmp_path), dims={'rhythm_density': 3}, num_samples=5,
+                        num_values=3, num_runs=2, range_examples=64)
+  metrics = ev.run()
+  assert set(metrics) == {f'{s}/rhythm_density{x}' for s in ctl.SCORES
+                          for x in ('', '_std')} | {'num_samples'}
+  assert ev.details['faders']['rhythm_density'] == {
+      'fader': 'z[3]', 'dim': 3, 'conditioning': None, 'origin': 'dims setting'}
+  # No stored densities in a melody dataset: the unit is measured on the examples' MIDI.
+  train = musicvae.read_split('train', 64)
+  assert ev.details['train_std']['rhythm_density'] == pytest.approx(
+      np.std(ctl.example_attributes(musicvae, train)['rhythm_density']))
+  assert 'paper' not in ev.details and 'paper' not in (tmp_path / 'faders.md').read_text()
+
+
+# ----------------------------------------------------------------------------
+# Latent maps on every family.
+
+
+def test_latent_map_on_every_family(tiny_family, tmp_path):
+  family, trained = tiny_family
+  ev = latent_map.Evaluator(trained, str(tmp_path), num_examples=60)
+  metrics = ev.run()
+  groups = trained.model.latent_groups()
+  assert set(k for k in metrics if k.startswith('explained_variance/')) == {
+      f'explained_variance/{g}' for g in groups}
+  assert all(0.0 <= metrics[f'explained_variance/{g}'] <= 1.0 + 1e-9 for g in groups)
+  assert metrics['num_examples'] == min(60, len(trained.read_split('test')[
+      trained.format.FEATURE]))
+  assert os.path.getsize(tmp_path / 'latent_map_pca.png') > 10_000
+  assert ev.details['labelled'] == (family in ('fadernets', 'musae'))
+  if family == 'fadernets':
+    assert {'spearman/rhythm_density', 'spearman/note_density'} <= set(metrics)
+
+
+def test_explained_variance_of_known_codes():
+  from lsm.analysis import latent_maps  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  planar = np.concatenate([rng.normal(size=(200, 2)), np.zeros((200, 3))], 1)
+  assert latent_maps.explained_variance(planar) == pytest.approx(1.0)
+  iso = rng.normal(size=(4000, 4))
+  assert latent_maps.explained_variance(iso) == pytest.approx(0.5, abs=0.03)
+  assert latent_maps.explained_variance(np.ones((5, 3))) == 0.0
+
+
+# ----------------------------------------------------------------------------
+# The tool: several models side by side, parts a model cannot serve skipped.
+
+
+def test_tool_composes_the_evaluators(gmvae, musicvae, tmp_path):
+  out = str(tmp_path / 'eval')
+  settings = {'faders': dict(num_samples=6, num_values=3, num_runs=2),
+              'latent_map': dict(num_examples=40),
+              'arousal_shift': dict(num_segments=1, write_midi=False)}
+  report = fader_eval.run([('gmvae', gmvae), ('mv', musicvae)], out, settings=settings)
+  gm, mv = report['models']['gmvae'], report['models']['mv']
+  assert set(gm['metrics']) == set(fader_eval.PARTS) and not gm['skipped']
+  assert gm['step'] == 4 and gm['details']['faders']['num_values'] == 3
+  assert set(mv['skipped']) == {'faders', 'clusters', 'arousal_shift'}
+  assert 'latent_map' in mv['metrics']
+  assert os.path.exists(os.path.join(out, 'gmvae', 'latent_map', 'latent_map_pca.png'))
   with open(os.path.join(out, 'fader_eval.json')) as f:
-    assert json.load(f)['models']['gmvae']['step'] == 2
-  with open(os.path.join(out, 'fader_eval.md')) as f:
-    md = f.read()
-  assert '| gmvae | 2 |' in md and '*paper: Proposed (GM-VAE)*' in md
+    assert json.load(f)['models']['gmvae']['metrics']['clusters']['accuracy'] == (
+        gm['metrics']['clusters']['accuracy'])
+  md = open(os.path.join(out, 'fader_eval.md')).read()
+  assert '| gmvae | 4 |' in md and '*paper: Proposed (GM-VAE)*' in md
+  for section in ('## Cluster inference', '## Arousal shift', '## Latent maps', '## Skipped',
+                  'different data directories'):
+    assert section in md
+  with pytest.raises(ValueError, match='unknown parts'):
+    fader_eval.run([('gmvae', gmvae)], out, parts=('table',))

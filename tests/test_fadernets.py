@@ -22,6 +22,7 @@ from lsm.models.fadernets import family
 from lsm.models.fadernets import losses
 from lsm.models.fadernets.baselines import fader_networks
 from lsm.models.fadernets.baselines import glsr
+from lsm.nn import schedules
 
 VARIANTS = ('gmvae', 'vae', 'pati', 'cvae', 'fader', 'glsr')
 
@@ -69,14 +70,15 @@ def real_batch(dataset):
 
 
 def test_beta_schedule_holds_then_ramps_and_never_goes_negative():
-  beta = jax.vmap(lambda s: losses.beta_schedule(s, 0.2, 1_000, 10_000))(
-      jnp.arange(0, 30_000, 10))
+  schedule = schedules.held_linear_beta(0.2, 1_000, 10_000)
+  beta = jax.vmap(schedule)(jnp.arange(0, 30_000, 10))
   beta = np.asarray(beta)
   assert np.all(beta[:100] == 0) and np.all(beta >= 0) and np.all(beta <= 0.2 + 1e-7)
   assert np.all(np.diff(beta) >= 0)
-  np.testing.assert_allclose(losses.beta_schedule(6_000, 0.2, 1_000, 10_000), 0.1,
-                             rtol=1e-6)
-  assert float(losses.beta_schedule(11_000, 0.2, 1_000, 10_000)) == pytest.approx(0.2)
+  np.testing.assert_allclose(schedule(6_000), 0.1, rtol=1e-6)
+  assert float(schedule(11_000)) == pytest.approx(0.2)
+  held = schedules.held_linear_beta(0.2, 1_000, 0)  # No ramp: a step at hold_steps.
+  assert float(held(999)) == 0.0 and float(held(1_000)) == pytest.approx(0.2)
 
 
 def test_gm_kl_matches_monte_carlo():

@@ -1,4 +1,4 @@
-"""Tests of disentanglement by augmentation with a synthetic linear "encoder"."""
+"""Disentanglement by augmentation with a synthetic linear "encoder", and the knob helpers."""
 
 import chex
 import jax
@@ -8,6 +8,7 @@ import pytest
 
 from lsm.analysis import latent_directions as ld
 from lsm.representation import melody
+from lsm.representation.formats import melody as melody_format
 
 H, R = melody.HOLD, melody.REST
 Z = 16
@@ -39,12 +40,13 @@ def _weights() -> np.ndarray:
   return w
 
 
-def linear_encoder(states):
-  """A known 'encoder': mu = features(x) @ W + bias."""
-  return _features(states) @ _weights() + 0.3
+def linear_encoder(examples):
+  """A known 'encoder' of melody examples: mu = features(states) @ W + bias."""
+  return _features(examples['states']) @ _weights() + 0.3
 
 
-def _clips(n: int, seed: int = 0) -> np.ndarray:
+def _clips(n: int, seed: int = 0) -> dict:
+  """n melody examples {'states': [n, 32], 'qpm': [n]}."""
   rng = np.random.default_rng(seed)
   clips = []
   for _ in range(n):
@@ -56,15 +58,15 @@ def _clips(n: int, seed: int = 0) -> np.ndarray:
       else:
         row += [int(rng.integers(55, 80))] + [H] * (length - 1)
     clips.append(row)
-  return np.array(clips)
+  return {'states': np.array(clips), 'qpm': np.full(n, 120.0)}
 
 
 def test_deltas_find_the_known_dims():
   clips = _clips(300)
-  transforms = {**ld.pitch_transforms(), **ld.rhythm_transforms()}
+  transforms = {**ld.pitch_transforms(melody_format), **ld.rhythm_transforms(melody_format)}
   assert list(transforms) == [f'transpose+{p}' for p in range(1, 13)] + [
       'split2', 'split4', 'split8', 'split16']
-  deltas = ld.augmentation_deltas(linear_encoder, clips, transforms, batch_size=64)
+  deltas = ld.augmentation_deltas(linear_encoder, clips, transforms)
   assert list(deltas) == list(transforms)
   for p in range(1, 13):
     expected = np.zeros(Z)
@@ -84,16 +86,27 @@ def test_deltas_find_the_known_dims():
   assert not set(pitch) & set(rhythm)  # disentangled, as yang2019 section 3.5
 
 
+def test_shifts_are_per_example_and_average_to_the_deltas():
+  clips = _clips(20, seed=2)
+  transforms = ld.pitch_transforms(melody_format, (3,))
+  mu, moves = ld.shifts(linear_encoder, clips, transforms)
+  np.testing.assert_allclose(mu, linear_encoder(clips))
+  assert moves['transpose+3'].shape == (20, Z)
+  np.testing.assert_allclose(moves['transpose+3'][:, 3], 0.3, atol=1e-12)  # 0.1 * 3 each
+  deltas = ld.augmentation_deltas(linear_encoder, clips, transforms)
+  np.testing.assert_allclose(deltas['transpose+3'], moves['transpose+3'].mean(0))
+
+
 def test_batching_is_exact_and_compiles_once():
   clips = _clips(100, seed=1)  # not a multiple of the batch size
   calls = []
 
-  def counting_encoder(states):
-    calls.append(states.shape)
-    return linear_encoder(states)
+  def counting_encoder(examples):
+    calls.append(examples['states'].shape)
+    return linear_encoder(examples)
 
-  transforms = ld.rhythm_transforms((2,))
-  whole = ld.augmentation_deltas(linear_encoder, clips, transforms, batch_size=1000)
+  transforms = ld.rhythm_transforms(melody_format, (2,))
+  whole = ld.augmentation_deltas(linear_encoder, clips, transforms)
   batched = ld.augmentation_deltas(counting_encoder, clips, transforms, batch_size=32)
   np.testing.assert_allclose(batched['split2'], whole['split2'], atol=1e-12)
   assert set(calls) == {(32, 32)}  # the last batch is padded, not shorter
@@ -106,7 +119,8 @@ def test_batching_is_exact_and_compiles_once():
     onset_density = (states < 128).mean(axis=1)
     return onset_density[:, None] * w[1]
 
-  ld.augmentation_deltas(jax_encoder, clips, ld.pitch_transforms((1, 2)), batch_size=32)
+  ld.augmentation_deltas(lambda x: jax_encoder(x['states']), clips,
+                         ld.pitch_transforms(melody_format, (1, 2)), batch_size=32)
 
 
 def test_select_dims_rule():
@@ -139,7 +153,7 @@ def test_selection_stability():
 
 def test_selection_is_stable_across_clip_subsets():
   # The selection should not depend on which clips were used.
-  transforms = ld.pitch_transforms()
+  transforms = ld.pitch_transforms(melody_format)
   selections = [
       ld.select_dims(ld.augmentation_deltas(linear_encoder, _clips(60, seed=s), transforms),
                      threshold=0.01)
@@ -149,8 +163,48 @@ def test_selection_is_stable_across_clip_subsets():
 
 def test_rejects_bad_input():
   with pytest.raises(ValueError):
-    ld.augmentation_deltas(linear_encoder, np.zeros((0, 32), int), {})
-  with pytest.raises(ValueError):
-    ld.augmentation_deltas(lambda x: np.zeros(len(x)), _clips(4), ld.rhythm_transforms((2,)))
+    ld.augmentation_deltas(linear_encoder, {'states': np.zeros((0, 32), int)}, {})
+  with pytest.raises(ValueError, match=r'\[batch, z\]'):
+    ld.augmentation_deltas(lambda x: np.zeros(len(x['states'])), _clips(4),
+                           ld.rhythm_transforms(melody_format, (2,)))
+  with pytest.raises(ValueError, match='differ in length'):
+    ld.num_rows({'states': np.zeros((3, 4)), 'qpm': np.zeros(2)})
   with pytest.raises(ValueError):
     ld.selection_stability([])
+
+
+# Knobs -------------------------------------------------------------------------------
+
+
+def test_knob_selection_signs_follow_the_mean_delta():
+  report = {'deltas': {'transpose+1': [0.5, -0.2, 0.0, 0.1], 'transpose+2': [1.0, -0.4, 0.0, 0.1],
+                       'split2': [0.0, 0.3, -0.5, 0.0], 'split4': [0.0, 0.1, -0.7, 0.0]},
+            'pitch_dims': [0, 1], 'rhythm_dims': [2, 3]}
+  sel = ld.knob_selection(report)
+  assert sel == {'z_dim': 4, 'pitch_dims': [0, 1], 'pitch_signs': [1.0, -1.0],
+                 'rhythm_dims': [2, 3], 'rhythm_signs': [-1.0, 1.0]}  # zero mean -> +1
+  with pytest.raises(ValueError, match='outside'):
+    ld.knob_selection(dict(report, pitch_dims=[4]))
+  with pytest.raises(ValueError, match='lacks'):
+    ld.knob_selection({'deltas': report['deltas']})
+
+
+def test_move_and_grid_dims():
+  mu = np.zeros((2, 6), np.float32)
+  out = ld.move(mu, [1, 4], [1.0, -1.0], 2.0)
+  np.testing.assert_array_equal(out[:, 1], 2.0)
+  np.testing.assert_array_equal(out[:, 4], -2.0)
+  assert out.dtype == np.float32 and not mu.any()
+  sel = {'pitch_dims': [3, 1], 'rhythm_dims': [0, 2, 3], 'z_dim': 6}
+  assert ld.grid_dims(sel) == ([3, 1], [0, 2])  # 3 ranks first among pitch dims
+  sel = {'pitch_dims': [1, 3], 'rhythm_dims': [3, 0], 'z_dim': 6}
+  assert ld.grid_dims(sel) == ([1], [3, 0])
+  assert ld.other_dims(sel) == [2, 4, 5]
+  dims, signs = ld.knob(sel, 'random', num_random=2, seed=0)
+  assert len(dims) == 2 and set(dims) <= {2, 4, 5} and signs == [1.0, 1.0]
+  assert ld.knob(sel, 'random', num_random=2, seed=0)[0] == dims
+  assert ld.knob(sel, 'rest') == ([2, 4, 5], [1.0, 1.0, 1.0])
+  with pytest.raises(ValueError, match='only 3'):
+    ld.knob(sel, 'random', num_random=4)
+  with pytest.raises(ValueError, match='dims must be one of'):
+    ld.knob(sel, 'tempo')

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from configs import musae_data
 from data_prep import build
-from data_prep import music21_scores
+from data_prep.sources import music21_scores
 from data_prep import sources
 from lsm.representation.formats import multitrack as extractor
 from lsm.data import features

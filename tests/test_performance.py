@@ -364,7 +364,7 @@ def test_phrases_of_a_piece_share_a_split(mixed_build):
 
 
 def test_configs_list_real_songs():
-  from data_prep import music21_scores
+  from data_prep.sources import music21_scores
   assert fadernets_data.COMPOSERS == tuple(label for label, _ in music21_scores.COMPOSERS)
   config = fadernets_data.vgmidi_pop909_data(pop909_songs=2)
   refs = sources.list_songs(build.complete_config(config))

@@ -1,11 +1,18 @@
-"""Augmentations of 130-state melodies for disentanglement by augmentation.
+"""yang2019's augmentations: transposition (pitch) and note splitting (rhythm).
 
 yang2019 (section 3.3, 3.4) probes a melody VAE with two families of
 transformations F of the input: transposition by p semitones (pitch) and
-splitting every note into n equal notes (rhythm). Both act on the canonical
-encoding of lsm.representation.melody (0..127 onset, HOLD, REST on a 16th
-grid), on one sequence [T] or a batch [B, T], and return int32 arrays of the
-same shape.
+splitting every note into n equal notes (rhythm). Two forms of each live here:
+
+  transpose / split_notes: on the canonical 130-state encoding of
+    lsm.representation.melody (0..127 onset, HOLD, REST on a 16th grid), one
+    sequence [T] or a batch [B, T]; int32 arrays of the same shape out.
+  transpose_note_list / split_note_list: on any note list [(start, end, pitch,
+    ...)] (polyphonic rolls, performance tokens' notes), by the same rules.
+
+Each representation's transpose(examples, k) / split_notes(examples, n)
+(lsm/representation/formats) applies one of them to a batch dict, and
+lsm.analysis.latent_directions measures what they do to a model's codes.
 
 A note is an onset followed by its HOLDs. A HOLD that follows a REST or opens
 the sequence continues nothing (melody.py reads it as REST); both functions
@@ -125,7 +132,6 @@ def split_notes(states, n: int) -> np.ndarray:
   out = np.where(in_note & starts_sub_note, pitch, batch)
   out = np.where(in_note & ~starts_sub_note, HOLD, out)
   return out.reshape(states.shape).astype(np.int32)
-
 
 
 # Note lists ------------------------------------------------------------------------

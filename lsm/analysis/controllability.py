@@ -1,14 +1,19 @@
 """Controllability of latent "faders" (tan2020, section 4.2): consistency,
-restrictiveness and linearity, and the model-agnostic sweep that feeds them.
+restrictiveness and linearity, the sweep that feeds them, and the generic
+measurement of decoded outputs.
 
-For one attribute a (e.g. rhythm density) controlled by latent entry z^d:
+A fader is one entry the decoder reads that should set one attribute (e.g.
+rhythm density): a dim of the latent code z (FaderNets, Pati, GLSR: the
+regularised dims of `latent_groups()`) or a conditioning value (CVAE, Fader
+Networks: a key of `Codes.conditioning`). For the fader of attribute a:
 
-  1. T values v_t = min(z^d) + t/T (max(z^d) - min(z^d)), t = 1..T, where min
-     and max run over the encoded training set;
-  2. M test segments are encoded; z^d of each is replaced by every v_t, the
-     other latent entries are left as they are;
+  1. T values v_t = min + t/T (max - min), t = 1..T, where min and max run over
+     the encoded training set (a z dim) or the training set's values (a
+     conditioning entry);
+  2. M test examples are encoded (posterior means); the fader of each is set to
+     every v_t, everything else is left as it is;
   3. the M x T codes are decoded, and the attributes of the decoded outputs are
-     measured again (tokens -> MIDI -> attributes), giving a[m, t] and the
+     measured again (output -> MIDI -> attributes), giving a[m, t] and the
      other attributes b[m, t];
   4. with every attribute divided by its training-set standard deviation:
        consistency     = 1 - mean_t std_m a[m, t]     (paper eq. 3)
@@ -20,16 +25,19 @@ The division by the training std is not in the paper's text; it is the
 reference protocol (../shared/REFERENCE_NOTES.md) and makes the two
 attributes comparable: note density spans 0..15, rhythm density 0..1.
 A perfect, disentangled, linear fader scores 1 on all three. The whole
-protocol is repeated over several random subsets of M test segments (the same
+protocol is repeated over several random subsets of M test examples (the same
 subsets for every model) and reported as mean +- std.
 
-Only numpy and scikit-learn here: models enter through three callables
-(encode, decode, measure) so the metric is tested with synthetic decoders.
+The scores and the sweep use only numpy and scikit-learn: the model enters
+through two callables (decode, measure) so the metric is tested with synthetic
+decoders. `measure_outputs` and `example_attributes` measure any
+representation through lsm.trained.TrainedModel.to_midi.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
 
 from absl import logging
 import numpy as np
@@ -38,11 +46,11 @@ import numpy as np
 ATTRIBUTES = ('rhythm_density', 'note_density')
 SCORES = ('consistency', 'restrictiveness', 'linearity')
 
-Batch = Mapping[str, np.ndarray]
-Latents = dict[str, np.ndarray]
-EncodeFn = Callable[[Batch], Latents]
-DecodeFn = Callable[[Latents, Batch], np.ndarray]
-MeasureFn = Callable[[np.ndarray, Batch], dict[str, np.ndarray]]
+Arrays = Mapping[str, np.ndarray]
+# (z [N, z_dim], conditioning {name: [N, ...]}) -> decoded outputs [N, ...].
+DecodeFn = Callable[[np.ndarray, Arrays], np.ndarray]
+# (outputs [N, ...], context {name: [N]} of each row's example) -> {attribute: [N]}.
+MeasureFn = Callable[[np.ndarray, Arrays], Mapping[str, np.ndarray]]
 
 
 # ----------------------------------------------------------------------------
@@ -156,108 +164,159 @@ def scores(values: Sequence[float], measured: Mapping[str, np.ndarray], attribut
 
 
 # ----------------------------------------------------------------------------
-# The sweep: encode, set one latent entry to each value, decode, measure.
+# Faders and the sweep: set one fader of every code to each value, decode, measure.
 
 
-def _take(batch: Batch, index: np.ndarray) -> dict[str, np.ndarray]:
-  return {k: np.asarray(v)[index] for k, v in batch.items()}
+@dataclasses.dataclass(frozen=True)
+class Fader:
+  """What the decoder reads that should set `attribute`: dim `dim` of z, or the
+  conditioning entry `conditioning` (exactly one of the two).
+
+  Attributes:
+    attribute: the attribute it controls (a key of the measured attributes).
+    dim: absolute dim of z, or None.
+    conditioning: key of the decoder's conditioning, or None.
+    origin: where it came from, for the report (e.g. 'z_rhythm regularised').
+  """
+  attribute: str
+  dim: int | None = None
+  conditioning: str | None = None
+  origin: str = ''
+
+  def __post_init__(self):
+    if (self.dim is None) == (self.conditioning is None):
+      raise ValueError(f'fader of {self.attribute!r}: give exactly one of dim and conditioning')
+
+  @property
+  def name(self) -> str:
+    return f'z[{self.dim}]' if self.dim is not None else f'conditioning[{self.conditioning}]'
+
+  def values_of(self, z: np.ndarray, conditioning: Arrays) -> np.ndarray:
+    """The fader's value in each row [N] of codes."""
+    if self.dim is not None:
+      z = np.asarray(z)
+      if not 0 <= self.dim < z.shape[1]:
+        raise ValueError(f'{self.attribute}: dim {self.dim} outside z [N, {z.shape[1]}]')
+      return z[:, self.dim].astype(np.float64)
+    if self.conditioning not in conditioning:
+      raise KeyError(f'{self.attribute}: conditioning {self.conditioning!r} not among the '
+                     f'decoder conditioning {sorted(conditioning)}')
+    value = np.asarray(conditioning[self.conditioning], np.float64)
+    if value.reshape(len(value), -1).shape[1] != 1:
+      raise ValueError(f'{self.attribute}: conditioning {self.conditioning!r} holds '
+                       f'{value.shape[1:]} values per example, not one')
+    return value.reshape(-1)
+
+  def set(self, z: np.ndarray, conditioning: Arrays, values: np.ndarray
+          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Copies of (z, conditioning) with the fader of row i set to values[i]."""
+    z = np.array(z, copy=True)
+    cond = {k: np.asarray(v) for k, v in conditioning.items()}
+    values = np.asarray(values, np.float64)
+    if self.dim is not None:
+      z[:, self.dim] = values.astype(z.dtype)
+    else:
+      old = cond[self.conditioning]
+      cond[self.conditioning] = values.reshape(old.shape).astype(old.dtype)
+    return z, cond
+
+  def describe(self) -> dict[str, Any]:
+    return {'fader': self.name, 'dim': self.dim, 'conditioning': self.conditioning,
+            'origin': self.origin}
 
 
-def latent_range(latents: Mapping[str, np.ndarray], key: str, dim: int) -> tuple[float, float]:
-  """(min, max) of latents[key][:, dim] over encoded data."""
-  if key not in latents:
-    raise KeyError(f'latent entry {key!r} not among the encoder outputs {sorted(latents)}')
-  column = np.asarray(latents[key])[:, dim]
-  return float(column.min()), float(column.max())
+def _take(arrays: Arrays, index: np.ndarray) -> dict[str, np.ndarray]:
+  return {k: np.asarray(v)[index] for k, v in arrays.items()}
 
 
-def sweep(encode_fn: EncodeFn, decode_fn: DecodeFn, measure_fn: MeasureFn, batch: Batch,
-          control: tuple[str, int], values: Sequence[float]) -> dict[str, np.ndarray]:
-  """Attributes of the decoded outputs of M segments at each of T fader values.
+def sweep(decode_fn: DecodeFn, measure_fn: MeasureFn, z: np.ndarray, conditioning: Arrays,
+          fader: Fader, values: Sequence[float], context: Arrays | None = None
+          ) -> dict[str, np.ndarray]:
+  """Attributes of the decoded outputs of M codes at each of T fader values.
 
   Args:
-    encode_fn: batch of M segments -> latents dict (posterior means), [M, ...].
-    decode_fn: (latents, batch) -> tokens [N, L]; called once with N = M * T
-      rows, sample-major (row m * T + t is segment m at value t), the batch
-      repeated to match.
-    measure_fn: (tokens [N, L], batch) -> attribute name -> [N].
-    batch: the M segments, numpy arrays with a leading M axis.
-    control: (latents key, dim) of the fader.
+    decode_fn: (z [N, z_dim], conditioning) -> outputs [N, ...]; called once with
+      N = M * T rows, code-major (row m * T + t is code m at value t).
+    measure_fn: (outputs [N, ...], context) -> attribute name -> [N].
+    z: [M, z_dim] the codes (posterior means of M examples).
+    conditioning: {name: [M, ...]} their decoder conditioning.
+    fader: what to set.
     values: the T values to set.
+    context: {name: [M]} per-example values the measure needs (e.g. 'qpm'),
+      repeated like the codes.
 
   Returns:
     attribute name -> [M, T].
   """
-  key, dim = control
   values = np.asarray(values, np.float64)
-  latents = encode_fn(batch)
-  if key not in latents:
-    raise KeyError(f'latent entry {key!r} not among the encoder outputs {sorted(latents)}')
-  m = np.asarray(latents[key]).shape[0]
-  t = values.shape[0]
+  m, t = len(z), values.shape[0]
   rows = np.repeat(np.arange(m), t)
-  swept = {k: np.asarray(v)[rows].copy() for k, v in latents.items()}
-  swept[key][:, dim] = np.tile(values, m).astype(swept[key].dtype)
-  tiled = _take(batch, rows)
-  tokens = decode_fn(swept, tiled)
-  measured = measure_fn(np.asarray(tokens), tiled)
+  swept_z, swept_cond = fader.set(np.asarray(z)[rows], _take(conditioning, rows),
+                                  np.tile(values, m))
+  outputs = decode_fn(swept_z, swept_cond)
+  measured = measure_fn(outputs, _take(context or {}, rows))
   return {k: np.asarray(v, np.float64).reshape(m, t) for k, v in measured.items()}
 
 
 def subsets(num_examples: int, num_samples: int, num_runs: int, seed: int = 0
             ) -> list[np.ndarray]:
-  """The M-segment subsets of the test split, one per run: RandomState(seed + run).
+  """The M-example subsets of the test split, one per run: RandomState(seed + run).
 
   They depend only on the split size and the seed, so every model evaluated on
-  the same dataset sees the same segments.
+  the same dataset sees the same examples.
   """
   if num_examples < 1:
-    raise ValueError('no test segments to sample from')
+    raise ValueError('no test examples to sample from')
+  if num_runs < 1 or num_samples < 1:
+    raise ValueError(f'num_runs and num_samples must be >= 1, got {num_runs}, {num_samples}')
   n = min(num_samples, num_examples)
   if n < num_samples:
-    logging.warning('Only %d test segments: every run uses all of them (M=%d asked)',
+    logging.warning('Only %d test examples: every run uses all of them (M=%d asked)',
                     num_examples, num_samples)
   return [np.sort(np.random.RandomState(seed + r).choice(num_examples, n, replace=False))
           for r in range(num_runs)]
 
 
-def evaluate(encode_fn: EncodeFn, decode_fn: DecodeFn, measure_fn: MeasureFn,
-             test_batch: Batch, controls: Mapping[str, tuple[str, int]],
+def evaluate(decode_fn: DecodeFn, measure_fn: MeasureFn, z: np.ndarray,
+             conditioning: Arrays, faders: Mapping[str, Fader],
              ranges: Mapping[str, tuple[float, float]], train_std: Mapping[str, float], *,
-             num_samples: int = 100, num_runs: int = 10, num_values: int = 8, seed: int = 0,
-             deterministic: bool = True, progress: Callable[[str], None] | None = None) -> dict:
+             context: Arrays | None = None, num_samples: int = 100, num_runs: int = 10,
+             num_values: int = 8, seed: int = 0, deterministic: bool = True,
+             progress: Callable[[str], None] | None = None) -> dict:
   """The whole section-4.2 protocol for one model.
 
   Args:
-    encode_fn, decode_fn, measure_fn: see `sweep`.
-    test_batch: every test segment (numpy arrays, leading axis N).
-    controls: attribute -> (latents key, dim) of its fader (model.controls).
-    ranges: attribute -> (min, max) of that latent entry over encoded data.
+    decode_fn, measure_fn: see `sweep`.
+    z, conditioning: codes of every test example [N, z_dim] and their
+      conditioning; context: per-example values for the measure (see `sweep`).
+    faders: attribute -> its Fader.
+    ranges: attribute -> (min, max) of its fader over the training set.
     train_std: attribute -> training-set std (the unit of every score).
     num_samples: M; num_runs: repetitions with different subsets; num_values: T.
     seed: subsets are RandomState(seed + run).
-    deterministic: decoding is greedy, so a segment decodes the same in every
+    deterministic: decoding is greedy, so an example decodes the same in every
       run: the union of the runs' subsets is swept once and each run reads its
       rows. False re-sweeps each run (sampled decoding).
     progress: optional callback for log lines.
 
   Returns:
     {'runs': [{attribute: {score: value}}], 'mean': {attribute: {score: m}},
-     'std': {...}, 'values': {attribute: [T values]}, 'num_samples': M,
-     'num_runs', 'num_values', 'seed', 'subsets': [[indices]]}
+     'std': {...}, 'values': {attribute: [T values]}, 'ranges', 'faders',
+     'train_std', 'num_samples': M, 'num_runs', 'num_values', 'seed',
+     'subsets': [[indices]]}
   """
   log = progress or (lambda s: logging.info('%s', s))
-  n = len(next(iter(test_batch.values())))
-  runs_index = subsets(n, num_samples, num_runs, seed)
-  values = {a: sweep_values(*ranges[a], num_values) for a in controls}
+  runs_index = subsets(len(z), num_samples, num_runs, seed)
+  values = {a: sweep_values(*ranges[a], num_values) for a in faders}
   per_run = [dict() for _ in runs_index]
-  for attribute, control in controls.items():
+  for attribute, fader in faders.items():
     if deterministic:
       union = np.unique(np.concatenate(runs_index))
-      log(f'{attribute}: sweeping {control[0]}[{control[1]}] over {num_values} values '
-          f'for {len(union)} segments (union of {num_runs} runs)')
-      measured_union = sweep(encode_fn, decode_fn, measure_fn, _take(test_batch, union),
-                             control, values[attribute])
+      log(f'{attribute}: sweeping {fader.name} over {num_values} values for {len(union)} '
+          f'examples (union of {num_runs} runs)')
+      measured_union = sweep(decode_fn, measure_fn, np.asarray(z)[union],
+                             _take(conditioning, union), fader, values[attribute],
+                             _take(context or {}, union))
       position = {int(i): p for p, i in enumerate(union)}
       for r, index in enumerate(runs_index):
         rows = np.array([position[int(i)] for i in index])
@@ -266,18 +325,19 @@ def evaluate(encode_fn: EncodeFn, decode_fn: DecodeFn, measure_fn: MeasureFn,
     else:
       for r, index in enumerate(runs_index):
         log(f'{attribute}: run {r + 1}/{num_runs}')
-        measured = sweep(encode_fn, decode_fn, measure_fn, _take(test_batch, index), control,
-                         values[attribute])
+        measured = sweep(decode_fn, measure_fn, np.asarray(z)[index],
+                         _take(conditioning, index), fader, values[attribute],
+                         _take(context or {}, index))
         per_run[r][attribute] = scores(values[attribute], measured, attribute, train_std)
   summary = lambda f: {a: {s: float(f([run[a][s] for run in per_run])) for s in SCORES}
-                       for a in controls}
+                       for a in faders}
   return {
       'runs': per_run,
       'mean': summary(np.mean),
       'std': summary(np.std),
       'values': {a: v.tolist() for a, v in values.items()},
-      'ranges': {a: list(ranges[a]) for a in controls},
-      'controls': {a: [c[0], int(c[1])] for a, c in controls.items()},
+      'ranges': {a: [float(x) for x in ranges[a]] for a in faders},
+      'faders': {a: f.describe() for a, f in faders.items()},
       'train_std': {a: float(train_std[a]) for a in train_std},
       'num_samples': int(len(runs_index[0])),
       'num_runs': num_runs,
@@ -285,3 +345,56 @@ def evaluate(encode_fn: EncodeFn, decode_fn: DecodeFn, measure_fn: MeasureFn,
       'seed': seed,
       'subsets': [i.tolist() for i in runs_index],
   }
+
+
+# ----------------------------------------------------------------------------
+# Measuring attributes of any representation: output -> MIDI -> attributes.
+
+
+def qpm_of(examples: Arrays, n: int | None = None) -> np.ndarray:
+  """Each example's tempo: its 'qpm' feature, else 120 (what to_midi assumes)."""
+  if n is None:
+    n = len(next(iter(examples.values())))
+  if 'qpm' in examples:
+    qpm = np.asarray(examples['qpm'], np.float64).reshape(-1)
+    if np.all(np.isfinite(qpm)) and np.all(qpm > 0):
+      return qpm
+    logging.warning("The examples' 'qpm' feature holds non-positive values: using 120")
+  return np.full(n, 120.0)
+
+
+def measure_midi(pm, qpm: float, num_bars: int = 1) -> dict[str, float]:
+  """ATTRIBUTES of a clip of `num_bars` 4/4 bars from time 0 at `qpm`: each bar on its
+  16-step grid (lsm.representation.attributes.attributes_of), averaged over the bars
+  (for one bar: exactly what data prep computes for a FaderNets segment)."""
+  from lsm.representation import attributes  # pylint: disable=g-import-not-at-top
+  bar_seconds = attributes.segment_end(qpm)
+  bars = [attributes.attributes_of(pm, start=b * bar_seconds, qpm=qpm)
+          for b in range(max(1, int(num_bars)))]
+  return {a: float(np.mean([bar[a] for bar in bars])) for a in ATTRIBUTES}
+
+
+def measure_outputs(trained, outputs: np.ndarray, qpm: np.ndarray) -> dict[str, np.ndarray]:
+  """ATTRIBUTES [N] of decoded outputs [N, ...] of a lsm.trained.TrainedModel
+  (trained.to_midi at each row's tempo, over the clip's window_bars bars)."""
+  num_bars = int(trained.settings.get('window_bars', 1))
+  qpm = np.broadcast_to(np.asarray(qpm, np.float64), (len(outputs),))
+  out = {a: np.zeros(len(outputs)) for a in ATTRIBUTES}
+  for i, value in enumerate(outputs):
+    measured = measure_midi(trained.to_midi(value, float(qpm[i])), float(qpm[i]), num_bars)
+    for a in ATTRIBUTES:
+      out[a][i] = measured[a]
+  return out
+
+
+def example_attributes(trained, examples: Arrays) -> dict[str, np.ndarray]:
+  """ATTRIBUTES [N] of data examples: their stored features where the dataset has them
+  (FaderNets' segments, computed by the same code), else measured on the examples'
+  own output feature like a decoded output."""
+  if all(a in examples for a in ATTRIBUTES):
+    return {a: np.asarray(examples[a], np.float64) for a in ATTRIBUTES}
+  feature = trained.format.FEATURE
+  if feature not in examples:
+    raise ValueError(f'the examples have neither {list(ATTRIBUTES)} nor the {feature!r} '
+                     'feature to measure them on')
+  return measure_outputs(trained, np.asarray(examples[feature]), qpm_of(examples))

@@ -29,20 +29,32 @@ def canonical_name(name: str) -> str:
   return LEGACY_NAMES.get(name, name)
 
 
-def get_model(model_config: ml_collections.ConfigDict) -> base.Model:
-  """Instantiates the model named by `model_config.name`."""
-  name = canonical_name(str(model_config.name))
-  module_name = f'lsm.models.{name}'
+def _module(name: str):
+  module_name = f'lsm.models.{canonical_name(name)}'
   try:
-    module = importlib.import_module(module_name)
+    return importlib.import_module(module_name)
   except ModuleNotFoundError as e:
     if not (e.name and module_name.startswith(e.name)):
       raise
-    path = 'lsm/models/' + name.replace('.', '/')
-    raise ValueError(f'config.model.name={model_config.name!r}: no module {path}.py or '
+    path = 'lsm/models/' + canonical_name(name).replace('.', '/')
+    raise ValueError(f'config.model.name={name!r}: no module {path}.py or '
                      f'package {path}/') from None
+
+
+def default_config(name: str) -> ml_collections.ConfigDict:
+  """The model's own defaults (paper sizes) for config.model, with `name` set."""
+  config = _module(name).Model.default_config()
+  config.name = canonical_name(name)
+  return config
+
+
+def get_model(model_config: ml_collections.ConfigDict) -> base.Model:
+  """Instantiates the model named by `model_config.name`."""
+  name = canonical_name(str(model_config.name))
+  module = _module(name)
   if not hasattr(module, 'Model'):
-    raise ValueError(f'config.model.name={model_config.name!r}: {module_name} defines no Model')
+    raise ValueError(f'config.model.name={model_config.name!r}: lsm.models.{name} defines '
+                     'no Model')
   if name != model_config.name:
     model_config = model_config.copy_and_resolve_references()
     with model_config.unlocked():

@@ -102,6 +102,12 @@ class Model(abc.ABC):
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
 
+  @classmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    """The paper's config.model of this model: every field with its default (configs
+    start from it and override what an experiment changes)."""
+    raise NotImplementedError(f'{cls.__module__}.Model defines no default_config')
+
   @abc.abstractmethod
   def init(self, rng: jax.Array, batch: Batch) -> Params:
     """Returns freshly initialised parameters for batches shaped like `batch`."""
@@ -151,9 +157,10 @@ class Model(abc.ABC):
 
   def sample_prior(self, params: Params, rng: jax.Array, n: int,
                    component: int | None = None) -> jax.Array:
-    """n codes [n, z_dim] from p(z), or from mixture component `component` (static)."""
+    """n codes [n, z_dim] from p(z), or from mixture component `component` (None: the
+    whole mixture; an int or a traced int32 scalar: one component)."""
     del params
-    if component not in (None, 0):
+    if isinstance(component, int) and component != 0:
       raise ValueError(f'component {component}: this prior has one component')
     return jax.random.normal(rng, (n, self.z_dim), jnp.float32)
 

@@ -42,6 +42,7 @@ from flax import linen as nn
 from lsm.models import base
 from lsm.models.fadernets import layers
 from lsm.models.fadernets import losses
+from lsm.nn import losses as nn_losses
 from lsm.nn import schedules
 
 Dtype = Any
@@ -172,13 +173,18 @@ class FaderModel(base.Model):
   input_keys = INPUT_KEYS
   model_name = 'fadernets'
 
-  def extra_defaults(self) -> dict[str, Any]:
+  @classmethod
+  def extra_defaults(cls) -> dict[str, Any]:
     """Model-specific config fields and defaults."""
     return {}
 
+  @classmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(common_defaults(), **cls.extra_defaults()))
+
   def __init__(self, config: ml_collections.ConfigDict):
     cfg = base.resolve_config(
-        config, dict(common_defaults(), **self.extra_defaults()),
+        config, self.default_config(),
         positive=('vocab_size', 'max_tokens', 'enc_hidden', 'dec_hidden', 'dec_layers',
                   'attr_hidden', 'z_dim', 'seq_steps'))
     super().__init__(config)
@@ -201,6 +207,8 @@ class FaderModel(base.Model):
     self.dis_hidden = 0
     self._setup(cfg)
     self.z_dim = self.latent_size
+    self._beta = schedules.held_linear_beta(float(cfg.beta), int(cfg.beta_hold_steps),
+                                            int(cfg.beta_anneal_steps))
     for attr, (latent, dim) in list(self.regularised.items()) + list(self.controls.items()):
       sizes = dict(self.latents, **{f'c_{a}': 1 for a in self.decoder_attributes})
       if latent not in sizes or not 0 <= dim < sizes[latent]:
@@ -386,7 +394,7 @@ class FaderModel(base.Model):
 
   def prior_kl(self, params, fwd, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
     """KL [B] in nats summed over every latent; N(0, I) prior."""
-    kl = sum(losses.kl_standard_normal(mu, logvar) for mu, logvar in fwd['post'].values())
+    kl = sum(nn_losses.kl_standard_normal(mu, logvar) for mu, logvar in fwd['post'].values())
     return kl, {}
 
   def regulariser(self, fwd, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -406,11 +414,11 @@ class FaderModel(base.Model):
   def _reconstruction(self, fwd, batch):
     tokens = jnp.asarray(batch['tokens'], jnp.int32)
     mask = jnp.arange(tokens.shape[1])[None, :] < jnp.asarray(batch['num_tokens'])[:, None]
-    nll, correct, count = losses.masked_nll(fwd['token_log_probs'], tokens, mask)
+    nll, correct, count = nn_losses.masked_nll(fwd['token_log_probs'], tokens, mask)
     out = {'token': (nll, correct, count)}
     for f, lp in fwd['seq_log_probs'].items():
       target = jnp.asarray(batch[f], jnp.int32)
-      out[f] = losses.masked_nll(lp, target, jnp.ones(target.shape, bool))
+      out[f] = nn_losses.masked_nll(lp, target, jnp.ones(target.shape, bool))
     return out
 
   def loss(self, params, batch, rng, step) -> tuple[jax.Array, base.Metrics]:
@@ -423,8 +431,7 @@ class FaderModel(base.Model):
     kl = jnp.mean(kl) / self.latent_size  # per latent dim
     reg, reg_metrics = self.regulariser(fwd, batch)
     extra, extra_metrics = self.extra_loss(params, fwd, batch, rng, step)
-    beta = losses.beta_schedule(step, float(self.cfg.beta), int(self.cfg.beta_hold_steps),
-                                      int(self.cfg.beta_anneal_steps))
+    beta = jnp.asarray(self._beta(step), jnp.float32)
     loss = (token_nll + self.cfg.attr_weight * attr_nll + beta * kl
             + self.cfg.reg_weight * reg + extra)
     metrics = dict(loss=loss, token_nll=token_nll, kl=kl, beta=beta, reg=reg,

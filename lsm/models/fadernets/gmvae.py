@@ -27,7 +27,8 @@ from lsm.models.fadernets import vae
 class Model(vae.Model):
   """FaderNets GM-VAE."""
 
-  def extra_defaults(self) -> dict[str, Any]:
+  @classmethod
+  def extra_defaults(cls) -> dict[str, Any]:
     return dict(
         name='fadernets.gmvae',
         num_clusters=2,      # K = len(config.data.label_classes) (arousal low/high)
@@ -56,11 +57,11 @@ class Model(vae.Model):
 
   def sample_prior(self, params, rng, n: int, component: int | None = None) -> jax.Array:
     """n codes from p(z|c) = N(mu_c, e^prior_logvar I) (every subspace from the same c);
-    c uniform, or the given (static) component."""
+    c uniform, or the given component (a Python int, or traced)."""
     c_key, z_key = jax.random.split(rng)
     if component is None:
       c = jax.random.randint(c_key, (n,), 0, self.num_clusters)
-    elif not 0 <= component < self.num_clusters:
+    elif isinstance(component, int) and not 0 <= component < self.num_clusters:
       raise ValueError(f'component {component} out of range: the GM-VAE prior has '
                        f'{self.num_clusters}')
     else:

@@ -1,8 +1,8 @@
 """Loss terms of Music FaderNets (tan2020) and its baselines, as pure jnp functions.
 
-Gaussian KLs (standard and Gaussian-mixture prior), the semi-supervised
-GM-VAE term of the paper's eq. 1, Pati & Lerch's latent regulariser, the
-masked token NLL and the beta schedule. Every KL here is in nats per example,
+KLs to a Gaussian-mixture prior, the semi-supervised GM-VAE term of the paper's
+eq. 1 and Pati & Lerch's latent regulariser (the standard-normal KL, the masked
+NLL and the beta schedule are shared: lsm/nn). Every KL here is in nats per example,
 summed over latent dims; the models divide by the latent size (see
 family.py: 'per-dim mean' reductions, the scale the paper's beta = 0.2 is for).
 """
@@ -13,26 +13,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-
-
-def beta_schedule(step: jax.Array | int, beta: float, hold_steps: int,
-                  anneal_steps: int) -> jax.Array:
-  """0 for `hold_steps`, then linear up to `beta` over `anneal_steps`, then `beta`.
-
-  The paper: 0 for 1,000 steps, annealed to 0.2 over the next 10,000. The
-  reference code's formula went negative between those steps; this one is
-  clipped to [0, beta] at every step.
-  """
-  step = jnp.asarray(step, jnp.float32)
-  if anneal_steps <= 0:
-    return jnp.where(step < hold_steps, 0.0, beta).astype(jnp.float32)
-  frac = jnp.clip((step - hold_steps) / anneal_steps, 0.0, 1.0)
-  return (beta * frac).astype(jnp.float32)
-
-
-def kl_standard_normal(mu: jax.Array, logvar: jax.Array) -> jax.Array:
-  """KL(N(mu, exp(logvar)) || N(0, I)) per example [B], summed over dims."""
-  return 0.5 * jnp.sum(jnp.square(mu) + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
 
 
 def kl_to_components(mu: jax.Array, logvar: jax.Array, means: jax.Array,
@@ -105,15 +85,3 @@ def latent_regulariser(z_d: jax.Array, y: jax.Array, delta: float = 1.0) -> jax.
   d_z = z_d[:, None] - z_d[None, :]
   d_y = y[:, None] - y[None, :]
   return jnp.mean(jnp.square(jnp.tanh(delta * d_z) - jnp.sign(d_y)))
-
-
-def masked_nll(log_probs: jax.Array, targets: jax.Array,
-               mask: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """(summed NLL, summed correct argmax, count) over the positions where `mask` is set.
-
-  The reference code did not mask padding, so its loss rewarded predicting PAD.
-  """
-  mask = mask.astype(jnp.float32)
-  lp = jnp.take_along_axis(log_probs, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
-  correct = (jnp.argmax(log_probs, axis=-1) == targets).astype(jnp.float32)
-  return -jnp.sum(lp * mask), jnp.sum(correct * mask), jnp.sum(mask)

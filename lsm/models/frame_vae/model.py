@@ -30,6 +30,7 @@ import ml_collections
 from flax import linen as nn
 
 from lsm.models import base
+from lsm.nn import losses
 
 Dtype = Any
 _STREAMS = {'latent': 0, 'decoder': 1}
@@ -110,6 +111,7 @@ class Model(base.Model):
   """
 
   input_keys = ('frames',)
+  default_config = staticmethod(default_config)
   output_key = 'frames'
 
   def __init__(self, config: ml_collections.ConfigDict):
@@ -157,15 +159,13 @@ class Model(base.Model):
 
   def kl_divergence(self, mu: jax.Array, logvar: jax.Array) -> jax.Array:
     """KL(q(z|x) || N(0, I)) per example [B], in nats, summed or averaged over dims."""
-    kl = jnp.sum(0.5 * (jnp.square(mu) + jnp.exp(logvar) - 1.0 - logvar), axis=-1)
-    return kl / self.z_dim if self.kl_reduction == 'mean' else kl
+    kl, _ = losses.kl_with_free_bits(mu, logvar, 0.0, self.kl_reduction)
+    return kl
 
   @staticmethod
   def bernoulli_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
     """Sigmoid cross-entropy summed over cells: per example [B] (nats)."""
-    # max(l, 0) - l * y + log(1 + exp(-|l|)): stable for any logit.
-    ce = jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits)))
-    return jnp.sum(ce, axis=-1)
+    return losses.bernoulli_nll(logits, targets)
 
   # ------------------------------------------------------------- inference
 

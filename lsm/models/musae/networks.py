@@ -27,7 +27,6 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from lsm.nn import rnn
-from lsm.nn import rnn
 
 Dtype = Any
 GATES = rnn.GATES

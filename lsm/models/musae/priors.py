@@ -122,9 +122,10 @@ class Prior:
     components = jax.random.randint(comp_key, (n,), 0, self.num_components)
     return self.sample(z_key, components)
 
-  def sample_component(self, rng: jax.Array, n: int, component: int) -> jax.Array:
-    """n draws of one component: [n, z_dim]."""
-    if not 0 <= component < self.num_components:
+  def sample_component(self, rng: jax.Array, n: int, component: int | jax.Array) -> jax.Array:
+    """n draws of one component: [n, z_dim]. `component` may be traced (one compilation
+    for every petal); a Python int is range-checked here."""
+    if isinstance(component, int) and not 0 <= component < self.num_components:
       raise ValueError(f'component {component} out of range: the {self.kind} prior has '
                        f'{self.num_components}')
     return self.sample(rng, jnp.full((n,), component, jnp.int32))

@@ -28,7 +28,6 @@ beta * KL(q(z|x) || N(0, I)). The KL is averaged over latent dims by default
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import jax
@@ -38,6 +37,7 @@ from flax import linen as nn
 
 from lsm.models import base
 from lsm.nn import rnn
+from lsm.nn import losses
 from lsm.nn import schedules
 
 Dtype = Any
@@ -216,6 +216,7 @@ class Model(base.Model):
   """
 
   input_keys = ('states',)
+  default_config = staticmethod(default_config)
 
   def __init__(self, config: ml_collections.ConfigDict):
     cfg = base.resolve_config(config, default_config(), positive=(
@@ -269,18 +270,11 @@ class Model(base.Model):
       nats free_bits * ln 2) floored at 0. Both are in nats, summed or
       averaged over dims; 'sum' is exactly z_dim times 'mean'.
     """
-    kl_dims = 0.5 * (jnp.square(mu) + jnp.exp(logvar) - 1.0 - logvar)
-    kl = jnp.sum(kl_dims, axis=-1)
-    kl_cost = jnp.maximum(kl - self.free_bits * math.log(2.0), 0.0)
-    if self.kl_reduction == 'mean':
-      kl, kl_cost = kl / self.z_dim, kl_cost / self.z_dim
-    return kl, kl_cost
+    return losses.kl_with_free_bits(mu, logvar, self.free_bits, self.kl_reduction)
 
   def _nll(self, log_probs: jax.Array, states: jax.Array) -> jax.Array:
     """Per-example NLL [B] summed over steps."""
-    lp = jnp.take_along_axis(log_probs, states[..., None].astype(jnp.int32),
-                             axis=-1)[..., 0]
-    return -jnp.sum(lp, axis=-1)
+    return losses.sequence_nll(log_probs, states)
 
   # ------------------------------------------------------------- inference
 

@@ -54,8 +54,10 @@ COMMON_DEFAULTS = {
     'labels_csv': None,                 # midi: optional per-song labels.
     'labels_path_column': 'path',       # CSV column matched against the song's path.
     'labels_columns': 'label',          # Comma-separated CSV columns giving labels.
+    'labels_group_column': '',          # CSV column grouping songs into one split ('': none).
     'beat_file': None,                  # Beat file next to each MIDI.
     'beat_file_downbeat_column': 2,     # Its column flagging 4/4 downbeats.
+    'beat_file_optional': False,        # True: a file without it uses its tempo map.
     'max_songs': 1200,                  # First songs only; None or 0: all.
     'steps_per_bar': 16,                # 16th-note grid in 4/4.
     'window_bars': 2,                   # Window length.

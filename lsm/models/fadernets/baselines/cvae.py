@@ -19,7 +19,8 @@ class Model(family.FaderModel):
 
   encode_attributes = True
 
-  def extra_defaults(self):
+  @classmethod
+  def extra_defaults(cls):
     return dict(name='fadernets.baselines.cvae')
 
   def _setup(self, cfg: ml_collections.ConfigDict) -> None:

@@ -50,7 +50,8 @@ class Model(cvae.Model):
 
   encode_attributes = False
 
-  def extra_defaults(self) -> dict[str, Any]:
+  @classmethod
+  def extra_defaults(cls) -> dict[str, Any]:
     return dict(
         name='fadernets.baselines.fader_networks',
         dis_bins=8,                  # classes per attribute of the discriminator

@@ -45,7 +45,8 @@ _FEATURE_OF = {'rhythm_density': 'rhythm', 'note_density': 'note_count'}
 
 class Model(family.FaderModel):
 
-  def extra_defaults(self):
+  @classmethod
+  def extra_defaults(cls):
     return dict(name='fadernets.baselines.glsr', note_dim=1,
                 geo_weight=1.0)  # weight of the geodesic term
 

@@ -16,7 +16,8 @@ from lsm.models.fadernets import family
 
 class Model(family.FaderModel):
 
-  def extra_defaults(self):
+  @classmethod
+  def extra_defaults(cls):
     return dict(name='fadernets.baselines.pati', note_dim=1)  # two regularised dims of the one z
 
   def _setup(self, cfg: ml_collections.ConfigDict) -> None:

@@ -32,7 +32,7 @@ import zipfile
 
 import pretty_midi
 
-from data_prep import sources
+from data_prep.sources import base
 
 # Composer (the label) -> corpus directory; chronological order.
 COMPOSERS = (('bach', 'bach'), ('haydn', 'haydn'), ('mozart', 'mozart'),
@@ -66,7 +66,7 @@ def _meters(path: str) -> set[tuple[int, int]]:
 
 def list_scores(composers: Sequence[tuple[str, str]] = COMPOSERS,
                 max_songs: int | None = None,
-                four_four_only: bool = True) -> list[sources.SongRef]:
+                four_four_only: bool = True) -> list[base.SongRef]:
   """Lists the scores, one per stem, dealt round-robin over the composers so
   that any prefix (max_songs) mixes them. Song id: the path under the corpus
   without extension, e.g. 'bach/bwv1.6'; label: the composer.
@@ -79,7 +79,7 @@ def list_scores(composers: Sequence[tuple[str, str]] = COMPOSERS,
       used, and parsing a quartet movement costs seconds. Of 461 scores this
       keeps 365 of 410 chorales and 17 of 51 quartet movements.
   """
-  corpus = sources._corpus_dir()  # pylint: disable=protected-access
+  corpus = base.corpus_dir()
   per_composer = []
   for label, directory in composers:
     best = {}
@@ -96,9 +96,9 @@ def list_scores(composers: Sequence[tuple[str, str]] = COMPOSERS,
     if four_four_only:
       best = {rel: ext for rel, ext in best.items()
               if _meters(os.path.join(corpus, rel + ext)) & _FOUR_FOUR}
-    per_composer.append([sources.SongRef(rel, rel + ext, (label,))
+    per_composer.append([base.SongRef(rel, rel + ext, (label,))
                          for rel, ext in sorted(best.items())])
-  return sources._round_robin(per_composer)[:max_songs]  # pylint: disable=protected-access
+  return base.round_robin(per_composer)[:max_songs]
 
 
 def _parts(score) -> list:
@@ -135,8 +135,8 @@ def _time_signatures(part, seconds_per_quarter: float) -> list[pretty_midi.TimeS
     current, irregular = meter, length != meter[0] * 4 / meter[1]
     if irregular:
       try:
-        current = tuple(int(v) for v in sources._meter_of_length(length).split('/'))  # pylint: disable=protected-access
-      except sources.ExtractionError:
+        current = tuple(int(v) for v in base.meter_of_length(length).split('/'))
+      except base.ExtractionError:
         # A length no meter writes (a cadenza, tuplets rounded by the
         # editor): any meter longer than the measure, cut short by the change
         # forced at the next measure, so that bar is dropped, not the piece.
@@ -146,7 +146,7 @@ def _time_signatures(part, seconds_per_quarter: float) -> list[pretty_midi.TimeS
       last = current
     after_irregular = irregular
   if not out:
-    raise sources.ExtractionError('no_time_signature', 'the score has no meter')
+    raise base.ExtractionError('no_time_signature', 'the score has no meter')
   return out
 
 
@@ -200,7 +200,7 @@ def score_to_pretty_midi(score) -> pretty_midi.PrettyMIDI:
   return pm
 
 
-def load_score(ref: sources.SongRef) -> sources.LoadedSong:
+def load_score(ref: base.SongRef) -> base.LoadedSong:
   """Parses a score of music21's corpus into a PrettyMIDI.
 
   Raises:
@@ -209,9 +209,9 @@ def load_score(ref: sources.SongRef) -> sources.LoadedSong:
   from music21 import converter
   try:
     # forceSource: never read or write music21's pickle cache.
-    score = converter.parse(os.path.join(sources._corpus_dir(), ref.uri), forceSource=True)  # pylint: disable=protected-access
-    return sources.LoadedSong(score_to_pretty_midi(score))
-  except sources.ExtractionError:
+    score = converter.parse(os.path.join(base._corpus_dir(), ref.uri), forceSource=True)  # pylint: disable=protected-access
+    return base.LoadedSong(score_to_pretty_midi(score))
+  except base.ExtractionError:
     raise
   except Exception as e:  # music21 raises many kinds on odd scores.
-    raise sources.ExtractionError('music21_error', f'{type(e).__name__}: {e}') from e
+    raise base.ExtractionError('music21_error', f'{type(e).__name__}: {e}') from e
