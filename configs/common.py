@@ -57,6 +57,20 @@ def run_config(config: ml_collections.ConfigDict, **overrides) -> None:
   config.update(overrides)
 
 
+def adam_config(**overrides) -> ml_collections.ConfigDict:
+  """The optimizer block: Adam with an exponentially decaying learning rate (Magenta's
+  MusicVAE recipe), clipped gradients; `overrides` change fields."""
+  cfg = ml_collections.ConfigDict(dict(
+      name='adam',
+      lr=1e-3,  # Initial learning rate...
+      lr_decay=0.9999,  # ...times this per step (1: constant)...
+      lr_min=1e-5,  # ...down to this floor.
+      clip_norm=1.0,  # Global gradient-norm clip.
+  ))
+  cfg.update(overrides)
+  return cfg
+
+
 def small_run(config: ml_collections.ConfigDict, total_steps: int, eval_batches: int) -> None:
   """The run loop of every ':small' variant: batches of 64, minutes on a CPU."""
   config.update(batch_size=64, total_steps=total_steps, log_every=50, eval_every=500,

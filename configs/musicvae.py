@@ -37,13 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # z 128, beta 0.1 on the KL averaged over dims, scheduled sampling k 1000).
   config.model = models.default_config('musicvae')
 
-  config.optimizer = ml_collections.ConfigDict(dict(
-      name='adam',
-      lr=1e-3,  # Initial learning rate...
-      lr_decay=0.9999,  # ...times this per step...
-      lr_min=1e-5,  # ...down to this floor.
-      clip_norm=1.0,  # Global gradient-norm clip.
-  ))
+  config.optimizer = common.adam_config()
 
   if 'small' in variants:
     config.model.update(enc_hidden=256, dec_hidden=256, dec_layers=2)

@@ -42,13 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # layer of 500, z 500, Bernoulli cells, the plain ELBO with beta 1).
   config.model = models.default_config('frame_vae')
 
-  config.optimizer = ml_collections.ConfigDict(dict(
-      name='adam',
-      lr=1e-3,  # Initial learning rate...
-      lr_decay=0.9999,  # ...times this per step...
-      lr_min=1e-5,  # ...down to this floor.
-      clip_norm=1.0,  # Global gradient-norm clip.
-  ))
+  config.optimizer = common.adam_config()
 
   if 'tiny' in variants:
     config.model.update(hidden=32, z_dim=8)

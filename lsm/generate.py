@@ -120,14 +120,3 @@ def encode_decode(trained, output_dir: str, midi_path: str, temperature: float =
       os.path.join(output_dir, PIANO_ROLL), qpm=float(song.qpm[0])))
   return paths
 
-
-def melody_segments(config, midi_path: str) -> list:
-  """The 4/4 melody segments of a MIDI file, read with the settings of config.data.
-
-  Kept only for lsm/tools/knobs.py; new code reads files with TrainedModel.read_midi.
-  """
-  from lsm.representation import melody_extraction  # pylint: disable=g-import-not-at-top
-  return melody_extraction.segments_from_file(
-      midi_path, melody_track=config.data.melody_track,
-      melody_programs=tuple(config.data.melody_programs), beat_file=config.data.beat_file,
-      beat_file_downbeat_column=config.data.beat_file_downbeat_column)

@@ -1,5 +1,7 @@
-"""lsm.main from the command line: overrides, errors that name the field, use modes."""
+"""lsm.main from the command line: overrides, errors that name the field; the use modes
+(lsm.generate) on every family, and without --config."""
 
+import glob
 import os
 import subprocess
 import sys
@@ -62,25 +64,71 @@ def test_unknown_config_variant_is_rejected():
     musicvae.get_config('tiny,huge')
 
 
-def test_use_modes_write_midi_and_png(trained_workdir, reels_dataset, shared_data, tmp_path):
-  config = musicvae.get_config('tiny')
-  config.data.dir = reels_dataset
-  config.model.z_dim = 6
-  outputs = [
-      generate.sample(config, trained_workdir, str(tmp_path / 's'), 3),
-      generate.reconstruct(config, trained_workdir, str(tmp_path / 'r'), 2),
-      generate.encode_decode(config, trained_workdir, str(tmp_path / 'e'), os.path.join(
-          shared_data, 'nottingham', 'MIDI', 'melody', 'reelsa-c1.mid')),
-  ]
-  assert [sum(p.endswith('.mid') for p in o) for o in outputs] == [3, 4, 2]
-  for paths in outputs:
-    assert any(p.endswith('.png') and os.path.getsize(p) > 1000 for p in paths)
+@pytest.fixture(scope='module')
+def use_modes(tiny_family, tmp_path_factory):
+  """The three use modes on a tiny model of the family: (family, trained, {mode: paths})."""
+  family, trained = tiny_family
+  out = tmp_path_factory.mktemp(f'use_{family}')
+  midi = sorted(glob.glob(trained.config.data.midi_glob))[0]
+  return family, trained, midi, {
+      'sample': generate.sample(trained, str(out / 's'), 3, temperature=0.0, seed=1),
+      'reconstruct': generate.reconstruct(trained, str(out / 'r'), 2),
+      'encode_decode': generate.encode_decode(trained, str(out / 'e'), midi),
+  }
+
+
+def test_use_modes_write_midi_and_png_on_every_family(use_modes):
+  family, _, _, outputs = use_modes
+  assert {m: sum(p.endswith('.mid') for p in o) for m, o in outputs.items()} == {
+      'sample': 3, 'reconstruct': 4, 'encode_decode': 2}, family
+  for paths in outputs.values():
+    assert [os.path.basename(p) for p in paths if p.endswith('.png')] == ['piano_roll.png']
+    assert os.path.getsize(paths[-1]) > 1000
     for p in paths:
       if p.endswith('.mid'):
         pretty_midi.PrettyMIDI(p)  # Parses.
-  # The whole song goes through: output as long as the input.
-  song_in, song_out = (pretty_midi.PrettyMIDI(p) for p in outputs[2][:2])
-  assert abs(song_in.get_end_time() - song_out.get_end_time()) < 8.0
+
+
+def test_use_modes_write_what_the_model_decodes(use_modes):
+  family, trained, midi, outputs = use_modes
+  # sample at temperature 0: the greedy decoding of the prior draws of the seed.
+  z = trained.sample_prior(3, seed=1)
+  decoded = trained.decode(z, trained.default_conditioning(3, 1))
+  written = pretty_midi.PrettyMIDI(outputs['sample'][0])
+  expected = trained.to_midi(decoded[0])
+  notes = lambda pm: sorted((round(n.start, 3), n.pitch) for i in pm.instruments for n in i.notes)
+  assert notes(written) == notes(expected), family
+  # encode_decode: the whole song goes through, clip by clip at its bars.
+  song = trained.read_midi(midi)
+  song_in, song_out = (pretty_midi.PrettyMIDI(p) for p in outputs['encode_decode'][:2])
+  expected_in = trained.song_to_midi(song.examples[trained.format.FEATURE], song)
+  assert song_in.get_end_time() == pytest.approx(expected_in.get_end_time(), abs=0.01)
+  if trained.format.FEATURE != 'tokens':  # Tokens keep time in seconds: a clip can overrun.
+    clip_seconds = song.window_bars * 4 * 60.0 / float(song.qpm[0])
+    assert abs(song_in.get_end_time() - song_out.get_end_time()) <= clip_seconds + 0.01
+
+
+def test_sample_without_config(tiny_family_models, tmp_path):
+  _, workdir = tiny_family_models('musicvae')
+  result = run_main(f'--workdir={workdir}', '--mode=sample', '--num_samples=2',
+                    f'--output_dir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ['piano_roll.png', 'sample_000.mid', 'sample_001.mid']
+
+
+def test_use_mode_with_a_mismatching_config_names_the_field(tiny_family_models, tmp_path):
+  _, workdir = tiny_family_models('musicvae')
+  result = run_main('--config=configs/musicvae.py:tiny', '--config.model.z_dim=16',
+                    f'--workdir={workdir}', '--mode=sample', f'--output_dir={tmp_path}')
+  assert result.returncode != 0
+  assert 'model.z_dim: trained 8, given 16' in result.stderr
+  assert not os.listdir(tmp_path)
+
+
+def test_train_needs_a_config(tmp_path):
+  result = run_main(f'--workdir={tmp_path}')
+  assert result.returncode != 0
+  assert '--mode=train needs --config' in result.stderr
 
 
 def test_default_workdir_names_the_config_and_its_variants():

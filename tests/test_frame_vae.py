@@ -17,8 +17,6 @@ from lsm import train
 from lsm.data import input_pipeline
 from lsm.models.frame_vae import model as frame_vae
 from lsm.representation import frames as F
-from lsm.tools import channel
-from lsm.tools import interpolate
 
 
 @pytest.fixture(scope='module')
@@ -149,62 +147,24 @@ def test_loss_decreases_on_a_real_batch(frames_dataset, real_batch):
   assert losses[-1] < 0.3 * losses[0], losses
 
 
-def test_channel_tool_on_the_frame_model(two_steps, shared_data, tmp_path):
-  config, workdir, _ = two_steps
-  query = os.path.join(shared_data, 'nottingham', 'MIDI', 'reelsa-c1.mid')
-  rates = (0, 4, 16)
-  result = channel.run(config, workdir, query, rates=rates, num_clips=64, num_draws=64,
-                       num_thresholds=10, output_dir=str(tmp_path))
-  assert result['settings']['representation'] == 'frames'
-  segments = F.segments_from_file(query)
-  assert result['settings']['query_clips'] == sum(len(s.roll) for s in segments) // 16
-  np.testing.assert_array_equal(result['_original'],
-                                np.concatenate([s.roll for s in segments]))
-  rows = result['per_rate']
-  np.testing.assert_allclose(rows[0]['_z_d'], result['_mu_e'], rtol=1e-5, atol=1e-5)
-  for row, rate in zip(rows, rates):
-    assert row['bits'].sum() == rate and row['_song'].shape == result['_original'].shape
-    assert abs(row['measured_distortion'] - row['theory_query']) < max(
-        5 * row['measured_stderr'], 1e-9)
-    assert 0.0 <= row['agreement'] <= 1.0
-  assert rows[0]['measured_distortion'] > rows[2]['measured_distortion']
-  for name in ('query_input.mid', 'query_R16.mid') + channel.FIGURES:
-    assert os.path.getsize(tmp_path / name) > 0, name
-
-
-def test_interpolate_tool_on_the_frame_model(two_steps, shared_data, tmp_path):
-  config, workdir, _ = two_steps
-  a = os.path.join(shared_data, 'nottingham', 'MIDI', 'reelsa-c1.mid')
-  b = os.path.join(shared_data, 'nottingham', 'MIDI', 'hpps10.mid')
-  report = interpolate.run(config, workdir, a, b, method='lerp', steps=3, bar_a=1,
-                           output_dir=str(tmp_path))
-  assert report['settings']['representation'] == 'frames'
-  assert report['_decoded'].shape == (3, 16, 156)
-  np.testing.assert_array_equal(report['_clip_a'], F.segments_from_file(a)[0].roll[16:32])
-  assert report['_clip_a'][:, :F.NUM_PITCHES].sum(axis=1).max() >= 2  # Chords.
-  path = F.pretty_midi_to_roll(pretty_midi.PrettyMIDI(str(tmp_path / 'path.mid')), 48)
-  joined = np.concatenate(list(report['_decoded']))
-  # As MIDI can say it: a note sounding without an articulate cell is articulated.
-  np.testing.assert_array_equal(path, F.notes_to_roll(F.roll_to_notes(joined), 48))
-  for step in report['per_step']:
-    assert 0.0 <= step['agreement_with_a'] <= 1.0
-  assert os.path.getsize(tmp_path / 'interpolation.png') > 0
-
-
-def test_use_modes_on_the_frame_model(two_steps, shared_data, tmp_path):
-  """lsm.main's sample / reconstruct / encode_decode write piano-roll MIDI for frames too."""
-  import pretty_midi  # pylint: disable=g-import-not-at-top
+def test_a_chord_tune_through_the_frame_model(two_steps, shared_data, tmp_path):
+  """A polyphonic file is read as the dataset's frames, and encode_decode writes it back as
+  piano-roll MIDI within the roll's pitch range (the tools on every family: tiny_family)."""
   from lsm import generate  # pylint: disable=g-import-not-at-top
-  from lsm.representation import frames  # pylint: disable=g-import-not-at-top
-  config, workdir, _ = two_steps
-  sampled = generate.sample(config, workdir, str(tmp_path / 's'), num_samples=2)
-  recon = generate.reconstruct(config, workdir, str(tmp_path / 'r'), num_clips=2)
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  _, workdir, _ = two_steps
+  t = trained_lib.TrainedModel.load(workdir)
   query = os.path.join(shared_data, 'nottingham', 'MIDI', 'reelsa-c1.mid')
-  out = generate.encode_decode(config, workdir, str(tmp_path / 'e'), query)
+  song = t.read_midi(query)
+  rolls = song.examples['frames']
+  assert rolls.shape[1:] == (16, F.NUM_CELLS)
+  assert rolls[..., :F.NUM_PITCHES].sum(axis=-1).max() >= 2  # Melody and chords.
+  # The song's first 4/4 run, bar by bar, as the whole-file reader of frames.py gives it.
+  whole = F.segments_from_file(query)[0].roll
+  np.testing.assert_array_equal(rolls[0], whole[:16])
+  out = generate.encode_decode(t, str(tmp_path / 'e'), query)
   assert [os.path.basename(p) for p in out] == [
       'reelsa-c1_input.mid', 'reelsa-c1_output.mid', 'piano_roll.png']
-  assert len(sampled) == 3 and len(recon) == 5
-  # The input written back is the query's own frames (a round trip through MIDI).
   written = pretty_midi.PrettyMIDI(out[0])
-  assert sum(len(i.notes) for i in written.instruments) > 100
-  assert all(24 <= n.pitch <= 101 for i in written.instruments for n in i.notes)
+  notes = [n for i in written.instruments for n in i.notes]
+  assert len(notes) > 100 and all(24 <= n.pitch <= 101 for n in notes)

@@ -1,39 +1,33 @@
-"""lsm.tools.interpolate on the tiny trained MusicVAE (real Nottingham melodies); the frame
-VAE through the same tool is tested in test_frame_vae.py, beside its trained model."""
+"""lsm.tools.interpolate on a tiny trained model of every family, between two files of the
+family's own dataset."""
 
+import glob
 import json
 import os
 
-import jax.numpy as jnp
 import numpy as np
-import pretty_midi
 import pytest
 
-from lsm import train
 from lsm.analysis import interpolation
-from lsm.representation import melody
-from lsm.tools import clip_io
 from lsm.tools import interpolate
 
 STEPS = 5
 
 
-def _nott(shared_data, name, folder=''):
-  return os.path.join(shared_data, 'nottingham', 'MIDI', folder, name)
-
-
 @pytest.fixture(scope='module')
-def melody_run(tiny_trained, shared_data):
-  config, workdir = tiny_trained
-  a = _nott(shared_data, 'reelsa-c1.mid', 'melody')
-  b = _nott(shared_data, 'hpps10.mid', 'melody')
-  report = interpolate.run(config, workdir, a, b, method='slerp', steps=STEPS, bar_b=2)
-  return config, workdir, report
+def run(tiny_family, tmp_path_factory):
+  family, trained = tiny_family
+  a, b = sorted(glob.glob(trained.config.data.midi_glob))[:2]
+  song_a, song_b = trained.read_midi(a), trained.read_midi(b)
+  bar_b = int(song_b.start_bars[-1])  # The last clip of b.
+  out = str(tmp_path_factory.mktemp(f'interpolate_{family}'))
+  report = interpolate.run(trained, a, b, method='slerp', steps=STEPS, bar_b=bar_b,
+                           output_dir=out)
+  return trained, (a, song_a, song_b, bar_b), report, out
 
 
-def test_melody_files_and_report(melody_run):
-  config, workdir, report = melody_run
-  out = os.path.join(workdir, 'interpolate')
+def test_files_and_report(run):
+  trained, (_, _, song_b, bar_b), report, out = run
   names = ['interpolate.json', 'interpolation.png', 'path.mid', 'input_a.mid', 'input_b.mid']
   names += [f'step_{i:02d}.mid' for i in range(STEPS)]
   for name in names:
@@ -41,52 +35,33 @@ def test_melody_files_and_report(melody_run):
   with open(os.path.join(out, 'interpolate.json')) as f:
     saved = json.load(f)
   assert [s['alpha'] for s in saved['per_step']] == list(np.linspace(0, 1, STEPS))
-  assert saved['settings']['representation'] == 'melody'
-  assert saved['settings']['bar_b'] == 2
-  decoded = report['_decoded']
-  assert decoded.shape == (STEPS, 32)
-  # The concatenated path holds every step one after the other (as MIDI can say it: a
-  # HOLD after a REST is a REST).
-  path = melody.pretty_midi_to_states(pretty_midi.PrettyMIDI(os.path.join(out, 'path.mid')),
-                                      STEPS * 32)
-  joined = np.concatenate(list(decoded))
-  np.testing.assert_array_equal(
-      path, melody.notes_to_states(melody.states_to_notes(joined), len(joined)))
+  assert saved['settings']['representation'] == trained.settings['representation']
+  assert saved['settings']['bar_b'] == bar_b
+  # The clip read from b is the one that starts at bar_b, as the dataset reads the file.
+  np.testing.assert_array_equal(report['_clip_b'], song_b.examples[trained.format.FEATURE][-1])
+  assert len(report['_decoded']) == STEPS
 
 
-def test_melody_path_ends_decode_the_inputs_and_follows_slerp(melody_run, shared_data):
-  config, workdir, report = melody_run
-  exp = train.Experiment(config, workdir)
-  params, _ = exp.restore_params()
-  rep = clip_io.for_config(config)
-  # The clips are the files' first clip and the clip from bar 2, as the dataset reads them.
-  segments = rep.read(config, _nott(shared_data, 'hpps10.mid', 'melody'))
-  np.testing.assert_array_equal(report['_clip_b'], segments[0].states[32:64])
-  mu, _ = exp.model.encode(params, jnp.asarray(np.stack([report['_clip_a'], report['_clip_b']])))
+def test_path_ends_are_the_codes_of_the_inputs_and_follow_slerp(run):
+  trained, (_, song_a, song_b, _), report, _ = run
   codes = report['_codes']
-  np.testing.assert_allclose(codes[0], mu[0], rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(codes[-1], mu[1], rtol=1e-5, atol=1e-6)
-  # The true slerp at evenly spaced alphas (not lerp: the middle code is off the chord).
-  np.testing.assert_allclose(codes, interpolation.slerp(mu[0], mu[1], np.linspace(0, 1, STEPS)),
-                             rtol=1e-5, atol=1e-6)
-  middle = codes[STEPS // 2]
-  assert not np.allclose(middle, (codes[0] + codes[-1]) / 2, atol=1e-4)
-  direct = exp.model.decode(params, jnp.asarray(codes, jnp.float32), None, greedy=True)
-  np.testing.assert_array_equal(report['_decoded'], np.asarray(direct))
+  mu = trained.encode({k: np.stack([song_a.examples[k][0], song_b.examples[k][-1]])
+                       for k in song_a.examples})
+  np.testing.assert_allclose(codes[0], mu.mu[0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(codes[-1], mu.mu[1], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(codes, interpolation.slerp(mu.mu[0], mu.mu[1],
+                                                        np.linspace(0, 1, STEPS)), atol=1e-6)
+  # Decoded greedily, with input a's conditioning along the path.
+  cond = {k: np.repeat(v[:1], STEPS, 0) for k, v in mu.conditioning.items()}
+  np.testing.assert_array_equal(report['_decoded'],
+                                trained.decode(codes.astype(np.float32), cond))
 
 
-def test_lerp_and_bad_arguments(melody_run, shared_data, tmp_path):
-  config, workdir, _ = melody_run
-  a = _nott(shared_data, 'reelsa-c1.mid', 'melody')
-  report = interpolate.run(config, workdir, a, a, method='lerp', steps=3,
-                           output_dir=str(tmp_path))
-  # One clip to itself: every code is mu_a, every step the same decoding.
-  codes = report['_codes']
-  np.testing.assert_allclose(codes, np.repeat(codes[:1], 3, axis=0), atol=1e-6)
-  assert len({d.tobytes() for d in report['_decoded']}) == 1
+def test_bad_arguments_are_named(run, tmp_path):
+  trained, (a, _, _, _), _, _ = run
   with pytest.raises(ValueError, match='out of range'):
-    interpolate.run(config, workdir, a, a, bar_a=10_000, output_dir=str(tmp_path))
+    interpolate.run(trained, a, a, bar_a=10_000, output_dir=str(tmp_path))
   with pytest.raises(ValueError, match='method'):
-    interpolate.run(config, workdir, a, a, method='cubic', output_dir=str(tmp_path))
+    interpolate.run(trained, a, a, method='cubic', output_dir=str(tmp_path))
   with pytest.raises(ValueError, match='steps'):
-    interpolate.run(config, workdir, a, a, steps=1, output_dir=str(tmp_path))
+    interpolate.run(trained, a, a, steps=1, output_dir=str(tmp_path))

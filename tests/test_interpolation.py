@@ -1,4 +1,8 @@
-"""Tests of lsm.analysis.interpolation: lerp, true slerp, the 2-way grid."""
+"""Tests of lsm.analysis.interpolation (lerp, true slerp, the 2-way grid) and of the
+interpolation evaluator (valenti2020 fig. 4) on a tiny model of every family."""
+
+import json
+import os
 
 import numpy as np
 import pytest
@@ -144,3 +148,83 @@ def test_grid_without_rest_target_keeps_other_dims():
 def test_grid_rejects_overlapping_dims():
   with pytest.raises(ValueError, match='overlap'):
     interpolation.two_way_grid(np.zeros(4), [0, 1], [1, 2], [0, 0], [0, 0])
+
+
+# The evaluator: fig. 4 on every family
+
+
+def test_bernoulli_mix_is_a_monotonic_path_with_the_papers_marginals():
+  from lsm.evaluators import interpolation as evaluator  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  x1, x2 = np.zeros((3, 2, 400), np.int32), np.ones((3, 2, 400), np.int32)
+  alphas = np.linspace(0, 1, 5)
+  mixed = evaluator.bernoulli_mix(x1, x2, alphas, rng)
+  assert mixed.shape == (3, 5, 2, 400)
+  np.testing.assert_array_equal(mixed[:, 0], x1)
+  np.testing.assert_array_equal(mixed[:, -1], x2)
+  np.testing.assert_allclose(mixed.mean(axis=(0, 2, 3)), alphas, atol=0.03)
+  assert np.all(np.diff(mixed, axis=1) >= 0)  # A cell that took x2's value keeps it.
+
+
+@pytest.fixture(scope='module')
+def fig4(tiny_family, tmp_path_factory):
+  from lsm.evaluators import interpolation  # pylint: disable=g-import-not-at-top
+  family, trained = tiny_family
+  out = tmp_path_factory.mktemp(f'interpolation_{family}')
+  evaluator = interpolation.Evaluator(trained, str(out), num_pairs=4, num_alphas=5,
+                                      num_plotted=3)
+  return family, trained, evaluator.run(), evaluator.result, out
+
+
+def test_interpolation_writes_fig4_and_metrics(fig4):
+  family, trained, metrics, result, out = fig4
+  for name in ('interpolation.json', 'fig4_interpolation.png', 'interpolation_example.png'):
+    assert os.path.getsize(out / name) > 1000, name
+  with open(out / 'interpolation.json') as f:
+    saved = json.load(f)
+  assert saved['alphas'] == list(np.linspace(0, 1, 5))
+  for method in ('lerp', 'slerp'):
+    curve = saved['curves'][method]
+    assert len(curve['to_x1']) == len(curve['to_x2']) == 5
+    # The mean curve at 0.5 is its middle point; every distance lies in [0, 1].
+    assert metrics[f'{method}_to_x1_a0.5'] == pytest.approx(curve['to_x1'][2])
+    assert all(0.0 <= d <= 1.0 for d in curve['to_x1'] + curve['to_x2'])
+    assert 0.0 <= metrics[f'{method}_monotonic'] <= 1.0
+    assert 0.0 <= metrics[f'{method}_max_step'] <= 1.0
+  if trained.format.FEATURE == 'tokens':
+    assert metrics['data_baseline'] == 0.0 and 'data' not in saved['curves']
+    assert 'tokens' in saved['data_baseline_skipped']
+  else:
+    assert metrics['data_baseline'] == 1.0, family
+    data = saved['curves']['data']
+    # The data-space path starts at x1 and ends at x2, and only moves forward.
+    assert data['to_x1'][0] == 0.0 and data['to_x2'][-1] == 0.0
+    assert metrics['data_monotonic'] == 1.0
+
+
+def test_interpolation_paths_decode_the_codes_of_the_pair(fig4):
+  _, trained, _, result, _ = fig4
+  pairs = result['_pairs']
+  examples = trained.read_split('test', 4096)
+  ends = trained.encode({k: v[pairs.reshape(-1)] for k, v in examples.items()})
+  first, last = ends.take(slice(0, None, 2)), ends.take(slice(1, None, 2))
+  np.testing.assert_array_equal(result['_x1'], examples[trained.format.FEATURE][pairs[:, 0]])
+  for method in ('lerp', 'slerp'):
+    # The ends of every path are the greedy reconstructions of x1 and x2.
+    np.testing.assert_array_equal(result['_paths'][method][:, 0],
+                                  trained.decode(first.mu, first.conditioning))
+    np.testing.assert_array_equal(result['_paths'][method][:, -1],
+                                  trained.decode(last.mu, last.conditioning))
+  mid = interpolation.slerp(first.mu[0], last.mu[0], [0.5]).astype(np.float32)
+  np.testing.assert_array_equal(result['_paths']['slerp'][0, 2],
+                                trained.decode(mid, last.take(slice(0, 1)).conditioning)[0])
+
+
+def test_interpolation_rejects_bad_settings(tiny_family_models):
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  from lsm.evaluators import interpolation as evaluator  # pylint: disable=g-import-not-at-top
+  trained = trained_lib.TrainedModel.load(tiny_family_models('musicvae')[1], batch_size=16)
+  with pytest.raises(ValueError, match='methods'):
+    evaluator.Evaluator(trained, methods=('cubic',))
+  with pytest.raises(ValueError, match='num_alphas'):
+    evaluator.Evaluator(trained, num_alphas=1)

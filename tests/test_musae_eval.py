@@ -222,9 +222,3 @@ def test_musae_eval_cli_without_config(tiny_family_models, tmp_path):
   for name in ('reconstruction', 'petals', 'tag_pca', 'samples', 'samples_component1'):
     assert os.listdir(out / name), name
   assert glob.glob(str(out / 'events.out.tfevents.*'))
-
-
-def test_use_modes_point_multitrack_models_to_their_tool():
-  from lsm.tools import clip_io  # pylint: disable=g-import-not-at-top
-  with pytest.raises(ValueError, match='lsm.tools.musae_eval'):
-    clip_io.get('multitrack')

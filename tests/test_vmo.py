@@ -1,4 +1,5 @@
-"""Tests of the Variable Markov Oracle, its information rate and the Tonnetz projection.
+"""Tests of the Variable Markov Oracle, its information rate and the Tonnetz projection, and
+of the information-rate evaluator (lsm/evaluators/information_rate.py) on every family.
 
 The reference is the `vmo` package (PyPI 0.30.5, GPL-3), used here only as a
 test oracle; lsm never imports it. On the inputs below both build the same
@@ -14,6 +15,7 @@ differences, each tested below, are outside that core:
     and vmo turns a vanishing projection into normalised round-off noise.
 """
 
+import json
 import os
 import warnings
 
@@ -179,3 +181,34 @@ def test_input_checks():
     vmo.threshold_sweep(np.zeros((4, 2)), [])
   with pytest.raises(ValueError):
     vmo.tonnetz(np.zeros(11))
+
+
+# The evaluator: IR of a song's posterior means, on a tiny model of every family
+
+
+def test_information_rate_evaluator_on_every_family(tiny_family, tmp_path):
+  from lsm.analysis import channel  # pylint: disable=g-import-not-at-top
+  from lsm.evaluators import information_rate  # pylint: disable=g-import-not-at-top
+  family, trained = tiny_family
+  evaluator = information_rate.Evaluator(trained, str(tmp_path), max_clips=12, num_thresholds=6,
+                                         num_shuffles=2)
+  metrics = evaluator.run()
+  result = evaluator.result
+  mu = result['_mu']
+  assert metrics['num_clips'] == len(mu) >= 1, family
+  # The sequence is the song's posterior means, swept over one grid.
+  grid = channel.threshold_grid([mu], 6)
+  best, totals = vmo.threshold_sweep(mu, grid, metric='cosine')
+  assert metrics['best_total_ir'] == pytest.approx(totals.max())
+  assert metrics['best_threshold'] == pytest.approx(best)
+  assert metrics['best_mean_ir'] == pytest.approx(totals.max() / len(mu))
+  assert 1 <= metrics['num_symbols'] <= len(mu)
+  assert metrics['ir_over_shuffled'] == pytest.approx(
+      metrics['best_total_ir'] - metrics['shuffled_total_ir'])
+  with open(tmp_path / 'information_rate.json') as f:
+    saved = json.load(f)
+  assert saved['settings']['query'].startswith('test split: ')
+  assert len(saved['song']['total_ir']) == 6 and len(saved['shuffled']) == 2
+  assert os.path.getsize(tmp_path / 'information_rate.png') > 1000
+  with pytest.raises(ValueError, match='metric'):
+    information_rate.Evaluator(trained, metric='manhattan')

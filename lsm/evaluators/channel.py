@@ -25,7 +25,6 @@ ir_vs_threshold.png.
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 from absl import logging
@@ -119,8 +118,8 @@ class Evaluator(base.Evaluator):
   '_mu_decoded' and per rate '_z_e', '_z_d', '_decoded'.
   """
 
-  def __init__(self, trained, output_dir=None, rates: Sequence[float] = (0, 8, 16, 32, 64, 128,
-                                                                          256),
+  def __init__(self, trained, output_dir=None,
+               rates: Sequence[float] = (0, 8, 16, 32, 64, 128, 256),
                source_stats: str = 'posterior', allocation: str = 'greedy',
                input_midi: str | None = None, query_split: str = 'test',
                max_query_clips: int = 64, split: str = 'train', num_clips: int = 2000,
@@ -138,8 +137,8 @@ class Evaluator(base.Evaluator):
     if num_clips < 1:
       raise ValueError(f'num_clips must be >= 1, got {num_clips}')
     self.source_stats, self.allocation = source_stats, allocation
-    self.input_midi, self.query_split, self.max_query_clips = input_midi, query_split, \
-        max_query_clips
+    self.input_midi, self.query_split = input_midi, query_split
+    self.max_query_clips = max_query_clips
     self.split, self.num_clips, self.num_draws = split, num_clips, num_draws
     self.num_thresholds, self.seed = num_thresholds, seed
     self.num_plotted_clips = num_plotted_clips

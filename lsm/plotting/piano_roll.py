@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import matplotlib
 matplotlib.use('Agg')  # Files only; no display needed.
+from matplotlib import collections  # pylint: disable=g-import-not-at-top
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
@@ -41,10 +42,14 @@ def piano_rolls(rows: Sequence[Notes], titles: Sequence[str], path: str, *,
   fig, axes = plt.subplots(max(len(rows), 1), 1, figsize=(width, 1.8 * max(len(rows), 1)),
                            squeeze=False)
   for ax, notes, title, length in zip(axes[:, 0], rows, titles, lengths):
-    for note in notes:
-      start, end, pitch = int(note[0]), int(note[1]), int(note[2])
-      colour = _TRACK_COLOURS[int(note[3]) % len(_TRACK_COLOURS)] if len(note) > 3 else 'tab:blue'
-      ax.add_patch(plt.Rectangle((start, pitch - 0.4), end - start, 0.8, color=colour))
+    # One collection per row: thousands of notes (an untrained model's roll) draw at once.
+    rects = [plt.Rectangle((int(n[0]), int(n[2]) - 0.4), int(n[1]) - int(n[0]), 0.8)
+             for n in notes]
+    colours = [_TRACK_COLOURS[int(n[3]) % len(_TRACK_COLOURS)] if len(n) > 3 else 'tab:blue'
+               for n in notes]
+    if rects:
+      ax.add_collection(collections.PatchCollection(rects, facecolors=colours,
+                                                    edgecolors='none'))
     pitches = [int(n[2]) for n in notes] or [60]
     ax.set_xlim(0, length)
     ax.set_ylim(min(pitches) - 3, max(pitches) + 3)

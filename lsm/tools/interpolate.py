@@ -35,13 +35,16 @@ def read_clip(trained, midi_path: str, bar: int = 0):
   return song, int(held[0])
 
 
-def run(workdir: str, input_a: str, input_b: str, method: str = 'slerp', steps: int = 9,
+def run(workdir, input_a: str, input_b: str, method: str = 'slerp', steps: int = 9,
         bar_a: int = 0, bar_b: int = 0, output_dir: str | None = None, config=None) -> dict:
   """Interpolates from input_a to input_b and writes the files; returns the report (what
-  interpolate.json holds) plus '_clip_a', '_clip_b', '_codes', '_decoded'."""
+  interpolate.json holds) plus '_clip_a', '_clip_b', '_codes', '_decoded'. `workdir` may
+  be a loaded TrainedModel."""
   from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
   from lsm.representation import formats  # pylint: disable=g-import-not-at-top
-  t = trained_lib.TrainedModel.load(workdir, config)
+  t = (workdir if isinstance(workdir, trained_lib.TrainedModel)
+       else trained_lib.TrainedModel.load(workdir, config))
+  workdir = t.workdir
   feature = t.format.FEATURE
   (song_a, i), (song_b, j) = read_clip(t, input_a, bar_a), read_clip(t, input_b, bar_b)
   mu = t.encode({k: np.stack([song_a.examples[k][i], song_b.examples[k][j]])

@@ -251,8 +251,16 @@ def _map_notes(examples: dict, fn) -> dict:
     moved = performance.canonical(fn([(n.start, n.end, n.pitch, n.velocity_bin)
                                       for n in performance.notes_from_events(row)]))
     events = performance.events_from_notes(moved)
-    while len(events) + 1 > max_tokens and moved:
-      moved = moved[:-1]
+    if len(events) + 1 > max_tokens:
+      # The longest prefix of the notes whose events fit (bisection: events grow with notes).
+      lo, hi = 0, len(moved)
+      while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(performance.events_from_notes(moved[:mid])) + 1 <= max_tokens:
+          lo = mid
+        else:
+          hi = mid - 1
+      moved = moved[:lo]
       events = performance.events_from_notes(moved)
     out['tokens'][i], num = performance.pad(events, max_tokens)
     if 'num_tokens' in out:
