@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from typing import Sequence
 
 import mido
 import numpy as np

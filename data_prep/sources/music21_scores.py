@@ -209,7 +209,7 @@ def load_score(ref: base.SongRef) -> base.LoadedSong:
   from music21 import converter
   try:
     # forceSource: never read or write music21's pickle cache.
-    score = converter.parse(os.path.join(base._corpus_dir(), ref.uri), forceSource=True)  # pylint: disable=protected-access
+    score = converter.parse(os.path.join(base.corpus_dir(), ref.uri), forceSource=True)
     return base.LoadedSong(score_to_pretty_midi(score))
   except base.ExtractionError:
     raise

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 
-from absl import logging
 import ml_collections
 import tensorflow as tf  # tf.io.gfile: local paths and gs:// alike.
 

@@ -10,7 +10,6 @@ into fixed-length windows.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Sequence
 
 import numpy as np
@@ -204,23 +203,3 @@ def to_clips(states: np.ndarray, clip_len: int) -> np.ndarray:
   states = np.asarray(states, np.int32)
   pad = (-len(states)) % clip_len
   return np.concatenate([states, np.full(pad, melody.REST, np.int32)]).reshape(-1, clip_len)
-
-
-def segments_from_file(midi_path: str, *, melody_track: str | None = None,
-                       melody_programs: Sequence[int] = DEFAULT_MELODY_PROGRAMS,
-                       beat_file: str | None = None,
-                       beat_file_downbeat_column: int = 2) -> list[Segment]:
-  """`extract_melody_segments` of a MIDI file, as a dataset of these settings reads it.
-
-  `beat_file` names a sidecar beat file next to the MIDI file (POP909's
-  beat_midi.txt); it is used when it exists there, else the file's tempo map.
-  """
-  pm = pretty_midi.PrettyMIDI(midi_path)
-  beat_times = downbeats = None
-  if beat_file:
-    beat_path = os.path.join(os.path.dirname(midi_path), beat_file)
-    if os.path.exists(beat_path):
-      beat_times, downbeats = quantize.read_beat_file(beat_path, beat_file_downbeat_column)
-  return extract_melody_segments(pm, melody_track=melody_track,
-                                 melody_programs=melody_programs,
-                                 beat_times=beat_times, downbeats=downbeats)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import os
 import re
 from typing import Sequence
 
@@ -376,27 +375,3 @@ def tracks_to_pretty_midi(tracks: np.ndarray, rules: Sequence[TrackRule] | None 
                                                end=end * seconds_per_step))
     pm.instruments.append(instrument)
   return pm
-
-
-def windows_from_file(midi_path: str, tracks: Sequence[str], *, beat_file: str | None = None,
-                      beat_file_downbeat_column: int = 2, window_bars: int = 2,
-                      hop_bars: int = 1, steps_per_bar: int = 16,
-                      max_silent_bars: float | None = None,
-                      max_combinations: int | None = 1) -> list[Window]:
-  """`extract_windows` of a MIDI file, for use modes (encode a user's song).
-
-  `tracks` are config.data.tracks rules; `beat_file` names a sidecar beat file
-  next to the MIDI file (used when it exists). By default every window is kept
-  (no silence filter) and only the first combination of instruments is used.
-  """
-  pm = pretty_midi.PrettyMIDI(midi_path)
-  beat_times = downbeats = None
-  if beat_file:
-    beat_path = os.path.join(os.path.dirname(midi_path), beat_file)
-    if os.path.exists(beat_path):
-      beat_times, downbeats = quantize.read_beat_file(beat_path, beat_file_downbeat_column)
-  return extract_windows(
-      pm, rules_of(tracks), beat_times=beat_times, downbeats=downbeats, window_bars=window_bars,
-      hop_bars=hop_bars, steps_per_bar=steps_per_bar,
-      max_silent_bars=window_bars if max_silent_bars is None else max_silent_bars,
-      max_combinations=max_combinations)
