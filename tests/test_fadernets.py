@@ -219,6 +219,35 @@ def test_contract_shapes(variant, dataset, real_batch):
       np.testing.assert_allclose(q[name].sum(-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_inference_contract(variant, dataset, real_batch):
+  """The flat-z contract every tool uses: z is the subspaces side by side, the faders are
+  regularised dims of latent_groups (or decoder conditioning for CVAE / Fader Networks),
+  and decode(posterior mean, conditioning) is the old dict-based decoding."""
+  model = models.get_model(_tiny_config(variant, dataset).model)
+  params = model.init(jax.random.key(0), real_batch)
+  mu, var = jax.jit(model.posterior)(params, real_batch)
+  latents = model.encode(params, real_batch)
+  np.testing.assert_allclose(
+      mu, jnp.concatenate([latents[n] for n, _ in model.latents], -1), rtol=1e-6)
+  assert mu.shape == (real_batch['tokens'].shape[0], model.z_dim) and np.all(var > 0)
+  groups = model.latent_groups()
+  regularised = {a: d for g in groups.values() for a, d in g.regularised.items()}
+  cond = model.conditioning(real_batch)
+  for attr, (key, dim) in model.controls.items():
+    if key.startswith('c_'):
+      assert attr in cond and attr not in regularised  # A conditioning fader.
+    else:
+      assert regularised[attr] == groups[key].start + dim
+  tokens = model.decode(params, mu, None, greedy=True, conditioning=cond)
+  np.testing.assert_array_equal(tokens, model.decode_tokens(params, latents, real_batch))
+  with pytest.raises(ValueError, match='conditioning'):
+    model.decode(params, mu, None, greedy=True)
+  z = model.sample_prior(params, jax.random.key(1), 5)
+  assert z.shape == (5, model.z_dim)
+  assert model.num_components == (2 if variant == 'gmvae' else 1)
+
+
 def test_paper_config_sizes():
   config = fadernets_config.get_config('vgmidi')
   m = config.model

@@ -214,17 +214,18 @@ def read_split(data_path: str, split: str, n: int | None = None,
     data_path: a built dataset directory.
     split: 'train', 'valid' or 'test'.
     n: cap on examples (None: all).
-    keys: features to read (default: every fixed-shape numeric feature).
+    keys: features to read (default: every fixed-shape numeric feature); a fixed-shape
+      bytes feature such as 'song_id' comes back as an array of str.
   """
   info = dataset_info.load(data_path)
   if split not in info['splits']:
     raise ValueError(f'split {split!r} not in {data_path} (has {sorted(info["splits"])})')
   spec = features.spec_from_json(info['features'])
-  numeric = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
-  keys = list(keys or numeric)
-  unknown = [k for k in keys if k not in numeric]
+  fixed = [k for k, f in spec.items() if f.shape is not None]
+  keys = list(keys or [k for k in fixed if spec[k].dtype != 'bytes'])
+  unknown = [k for k in keys if k not in fixed]
   if unknown:
-    raise ValueError(f'{data_path} has no numeric feature(s) {unknown} (it has {numeric})')
+    raise ValueError(f'{data_path} has no fixed-shape feature(s) {unknown} (it has {fixed})')
   files = shard_files(data_path, split, 0, 1, info=info)
   # Batches of one, then unbatched: make_dataset drops remainders, every example is wanted.
   ds = make_dataset(files, spec, batch_size=1, keys=keys, shuffle=False).unbatch()
@@ -233,4 +234,8 @@ def read_split(data_path: str, split: str, n: int | None = None,
   parts = list(ds.batch(4096).as_numpy_iterator())
   if not parts:
     raise ValueError(f'split {split!r} of {data_path} holds no examples')
-  return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+  out = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+  for k in keys:
+    if spec[k].dtype == 'bytes':
+      out[k] = np.array([v.decode('utf-8', 'replace') for v in out[k]])
+  return out

@@ -46,22 +46,12 @@ def read_split_with_ids(trained, split: str) -> tuple[dict[str, np.ndarray], np.
   from lsm.data import features  # pylint: disable=g-import-not-at-top
   from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
   path = dataset_info.data_dir(trained.config.data)
-  info = dataset_info.load(path)
-  if split not in info['splits']:
-    raise ValueError(f'split {split!r} not in {path} (has {sorted(info["splits"])})')
-  spec = features.spec_from_json(info['features'])
-  keys = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
+  spec = features.spec_from_json(dataset_info.load(path)['features'])
   if 'song_id' not in spec:
     raise ValueError(f'{path} has no song_id feature: pass input_midi')
-  files = input_pipeline.shard_files(path, split, 0, 1, info=info)
-  ds = input_pipeline.make_dataset(files, spec, batch_size=1, keys=keys + ['song_id'],
-                                   shuffle=False).unbatch()
-  parts = list(ds.batch(4096).as_numpy_iterator())
-  if not parts:
-    raise ValueError(f'split {split!r} of {path} holds no examples')
-  ids = np.concatenate([p.pop('song_id') for p in parts])
-  return ({k: np.concatenate([p[k] for p in parts]) for k in keys},
-          np.array([i.decode('utf-8') if isinstance(i, bytes) else str(i) for i in ids]))
+  keys = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
+  examples = input_pipeline.read_split(path, split, keys=keys + ['song_id'])
+  return examples, examples.pop('song_id')
 
 
 def longest_song(trained, split: str = 'test', max_clips: int | None = None):
