@@ -53,7 +53,8 @@ def example_batch(spec: features.Spec, keys, batch_size: int = 1) -> dict[str, j
 
 
 class Experiment:
-  """A model, its optimiser and its train state on a mesh: shared by train and use modes."""
+  """A model, its optimiser and its train state on a mesh (use modes load a trained run
+  with lsm.trained.TrainedModel instead)."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, mesh=None,
                data_path: str | None = None):
@@ -95,15 +96,6 @@ class Experiment:
     if restored is None:
       return self.init_state(), {'batches': 0}
     return restored
-
-  def restore_params(self) -> tuple[Any, int]:
-    """Parameters of the latest checkpoint (use modes); fails clearly if there is none."""
-    restored = self.checkpointer.restore(self.abstract_state)
-    if restored is None:
-      raise FileNotFoundError(f'no checkpoint in {self.workdir}/checkpoints: train first '
-                              '(python -m lsm.main --mode=train ...)')
-    state, _ = restored
-    return state.params, int(state.step)
 
   def jit_train_step(self):
     return jax.jit(self.model.make_train_step(self.tx),

@@ -14,6 +14,7 @@ from configs import qbdi
 from lsm import metrics_log
 from lsm import models
 from lsm import train
+from lsm import trained as trained_lib
 from lsm.data import input_pipeline
 from lsm.models.frame_vae import model as frame_vae
 from lsm.representation import frames as F
@@ -127,7 +128,7 @@ def test_two_steps_through_the_trainer(two_steps):
     assert np.isfinite(final[key]), key
   records = [r for r in metrics_log.read(workdir) if 'train/loss' in r]
   assert [r['step'] for r in records] == [1, 2]
-  params, step = train.Experiment(config, workdir).restore_params()
+  params, step = trained_lib.restore_params(workdir)
   assert step == 2 and params['mu']['kernel'].shape == (32, 8)
 
 
