@@ -3,16 +3,39 @@
 A checkpoint holds the train state (step, params, optimizer state, rng) and a
 small JSON record of where the input pipeline stood, so that a resumed run sees
 exactly the batches an uninterrupted run would have seen.
+
+Restoring walks back from the newest step to the newest one that restores against
+the expected tree (shapes, dtypes) and holds finite parameters and optimiser state;
+each step passed over is logged with the reason and moved, whole, to
+<workdir>/damaged_checkpoints/<step> (kept for inspection, never deleted), so that
+the resumed run can save that step again.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any
 
 from absl import logging
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+DAMAGED_DIR = 'damaged_checkpoints'
+
+
+class CheckpointError(RuntimeError):
+  """Checkpoints exist but none of them restores."""
+
+
+def all_finite(tree: Any) -> bool:
+  """Whether every floating-point leaf of a pytree is finite (on the host)."""
+  for leaf in jax.tree.leaves(tree):
+    value = np.asarray(jax.device_get(leaf))
+    if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+      return False
+  return True
 
 
 class Checkpointer:
@@ -20,8 +43,9 @@ class Checkpointer:
 
   def __init__(self, workdir: str, *, every_steps: int, keep: int = 3):
     self.every_steps = every_steps
+    self.workdir = workdir if '://' in workdir else os.path.abspath(workdir)
     self._manager = ocp.CheckpointManager(
-        os.path.join(workdir if '://' in workdir else os.path.abspath(workdir), 'checkpoints'),
+        os.path.join(self.workdir, 'checkpoints'),
         options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, cleanup_tmp_directories=True),
         item_names=('state', 'data'))
@@ -30,21 +54,52 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict] | None:
-    """Restores (state, data_position) of `step` (default latest), or None.
+    """Restores (state, data_position) of the newest usable step (or of `step`), or None
+    when there is no checkpoint.
 
     Args:
       abstract_state: a pytree of jax.ShapeDtypeStruct carrying the target
         shardings, so that arrays come back already placed on the mesh.
-      step: which checkpoint; None for the newest.
+      step: which checkpoint; None for the newest usable one.
+
+    Raises:
+      CheckpointError: checkpoints exist but none restores (each one's reason is given).
     """
-    step = self._manager.latest_step() if step is None else step
-    if step is None:
-      return None
-    restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state),
-        data=ocp.args.JsonRestore()))
-    logging.info('Restored checkpoint of step %d from %s', step, self._manager.directory)
-    return restored.state, dict(restored.data)
+    steps = sorted(self._manager.all_steps(), reverse=True) if step is None else [step]
+    skipped = []
+    for s in steps:
+      try:
+        restored = self._manager.restore(s, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=ocp.args.JsonRestore()))
+      except Exception as e:  # orbax / tensorstore raise many kinds on damaged files.
+        skipped.append((s, f'{type(e).__name__}: {str(e).splitlines()[0][:300]}'))
+        continue
+      state = restored.state
+      if not all_finite((state.params, state.opt_state)):
+        skipped.append((s, 'non-finite parameters or optimiser state'))
+        continue
+      self._set_aside(skipped)
+      logging.info('Restored checkpoint of step %d from %s', s, self._manager.directory)
+      return state, dict(restored.data)
+    if skipped:
+      raise CheckpointError(f'no usable checkpoint in {self._manager.directory}: ' +
+                            '; '.join(f'step {s}: {why}' for s, why in skipped))
+    return None
+
+  def _set_aside(self, skipped: list[tuple[int, str]]) -> None:
+    """Moves unusable steps newer than the restored one to damaged_checkpoints/."""
+    if not skipped or jax.process_index():
+      return
+    for s, why in skipped:
+      source = os.path.join(str(self._manager.directory), str(s))
+      target = os.path.join(self.workdir, DAMAGED_DIR, str(s))
+      if os.path.exists(target):
+        target += f'.{len(os.listdir(os.path.dirname(target)))}'
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(source, target)
+      logging.warning('Skipped checkpoint of step %d (%s); moved it to %s', s, why, target)
+    self._manager.reload()
 
   def should_save(self, step: int) -> bool:
     return step > 0 and step % self.every_steps == 0

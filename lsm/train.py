@@ -111,12 +111,22 @@ def _mean_metrics(history: list[dict]) -> dict[str, float]:
 
 
 def _check_finite(metrics: dict, step: int, checkpointer: checkpoint.Checkpointer) -> None:
-  if not bool(jax.device_get(metrics['finite'])):
-    checkpointer.wait()
-    raise NonFiniteLossError(
-        f'non-finite loss or gradient at step {step} (loss={float(metrics["loss"])}): '
-        f'stopping. The last checkpoint (step {checkpointer.latest_step()}) is intact; lower '
-        'config.optimizer.lr or check the data, then rerun to resume from it.')
+  """Stops the run at a step that was not finite; that step was not applied (see
+  train_step.apply_if_finite), and the message names the checkpoint it verified."""
+  if bool(jax.device_get(metrics['finite'])):
+    return
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  checkpointer.wait()
+  try:
+    _, verified = trained_lib.restore_params(checkpointer.workdir)
+    resume = (f'The newest checkpoint, restored and checked finite just now, is step '
+              f'{verified}; lower config.optimizer.lr or check the data, then rerun to '
+              'resume from it.')
+  except trained_lib.CheckpointError as e:
+    resume = f'No checkpoint to resume from ({e}).'
+  raise NonFiniteLossError(
+      f'non-finite loss, gradient or update at step {step} (loss={float(metrics["loss"])}): '
+      f'the step was not applied and nothing was saved after it. {resume}')
 
 
 def validate_run_config(config: ml_collections.ConfigDict) -> None:

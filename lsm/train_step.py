@@ -28,7 +28,24 @@ def create_train_state(model, tx: optax.GradientTransformation, rng: jax.Array,
 
 
 def all_finite(tree) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+  leaves = jax.tree.leaves(tree)
+  if not leaves:
+    return jnp.bool_(True)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def apply_if_finite(state: TrainState, new_state: TrainState,
+                    metrics: dict) -> tuple[TrainState, dict]:
+  """new_state if the step was finite, else `state` unchanged: a step whose loss or
+  gradients (metrics['finite'] so far) or whose new parameters or optimiser state are not
+  finite is not applied, so it can never be saved. metrics['finite'] covers all four."""
+  finite = (metrics['finite'] & all_finite(new_state.params)
+            & all_finite(new_state.opt_state))
+  select = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+  kept = new_state.replace(step=jnp.where(finite, new_state.step, state.step),
+                           params=select(new_state.params, state.params),
+                           opt_state=select(new_state.opt_state, state.opt_state))
+  return kept, dict(metrics, finite=finite)
 
 
 def default_train_step(model, tx: optax.GradientTransformation
@@ -43,6 +60,7 @@ def default_train_step(model, tx: optax.GradientTransformation
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    finite=jnp.isfinite(loss) & all_finite(grads))
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return apply_if_finite(
+        state, state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics)
 
   return train_step

@@ -123,7 +123,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(reels_dataset,
                                                                   monkeypatch):
   monkeypatch.setattr(train.models, 'get_model', _NanFromStep3)
   config = tiny_config(reels_dataset, total_steps=10, checkpoint_every=2, log_every=5)
-  with pytest.raises(train.NonFiniteLossError, match='at step 3'):
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r'at step 3 .*not applied.*checked finite just now, is step 2'):
     train.train_and_evaluate(config, str(tmp_path))
   exp = train.Experiment(config, str(tmp_path), data_path=reels_dataset)
   assert exp.checkpointer.latest_step() == 2
@@ -141,3 +142,43 @@ def test_eval_metrics_are_written(reels_dataset, tmp_path):
   assert any('valid/fr_accuracy' in r for r in records)
   assert any('train/steps_per_sec' in r for r in records)
   assert os.listdir(tmp_path / 'checkpoints')
+
+
+def test_a_step_that_blows_up_the_parameters_is_not_applied():
+  # Finite loss and gradients, but an update that makes a parameter infinite.
+  from lsm import train_step  # pylint: disable=g-import-not-at-top
+  old = train_step.TrainState(step=jnp.int32(5), params={'w': jnp.ones(3)},
+                              opt_state=(jnp.zeros(3),), rng=jax.random.key(0))
+  bad = old.replace(step=jnp.int32(6), params={'w': jnp.array([1.0, jnp.inf, 2.0])},
+                    opt_state=(jnp.ones(3),))
+  kept, metrics = jax.jit(train_step.apply_if_finite)(old, bad, {'finite': jnp.bool_(True)})
+  assert not bool(metrics['finite'])
+  assert int(kept.step) == 5
+  np.testing.assert_array_equal(kept.params['w'], old.params['w'])
+  np.testing.assert_array_equal(kept.opt_state[0], old.opt_state[0])
+  good = old.replace(step=jnp.int32(6), params={'w': jnp.full(3, 2.0)})
+  kept, metrics = train_step.apply_if_finite(old, good, {'finite': jnp.bool_(True)})
+  assert bool(metrics['finite']) and int(kept.step) == 6 and float(kept.params['w'][0]) == 2.0
+
+
+def test_resume_skips_a_damaged_latest_checkpoint(reels_dataset, tmp_path):
+  workdir = str(tmp_path / 'run')
+  config = tiny_config(reels_dataset, total_steps=4, checkpoint_every=2, log_every=2,
+                       eval_every=4)
+  train.train_and_evaluate(config, workdir)
+  first = losses_by_step(workdir)
+  state_dir = os.path.join(workdir, 'checkpoints', '4', 'state')
+  for root, _, files in os.walk(state_dir):
+    for name in files:
+      with open(os.path.join(root, name), 'r+b') as f:
+        f.truncate(3)  # A save cut short.
+  config.total_steps = 6
+  train.train_and_evaluate(config, workdir)
+  # Resumed from step 2: the damaged step is kept aside, steps 3-4 are trained again with
+  # the same batches and rngs, and the run goes on to 6.
+  assert os.path.isdir(os.path.join(workdir, 'damaged_checkpoints', '4', 'state'))
+  again = losses_by_step(workdir)
+  assert sorted(again) == [2, 4, 6]
+  assert again[4] == pytest.approx(first[4], rel=1e-6)
+  _, step = trained_lib.restore_params(workdir)
+  assert step == 6

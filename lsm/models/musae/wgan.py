@@ -230,6 +230,7 @@ def make_train_step(model, tx: GroupedOptimizer):
         encoded=(z_enc, encoder_vjp))
     metrics['finite'] &= finite
     metrics.update(c_metrics)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return train_step_lib.apply_if_finite(
+        state, state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics)
 
   return train_step

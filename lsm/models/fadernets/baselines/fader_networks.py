@@ -164,8 +164,9 @@ class Model(cvae.Model):
                      finite=(jnp.isfinite(loss) & jnp.isfinite(dis_loss)
                              & train_step_lib.all_finite(vae_grads)
                              & train_step_lib.all_finite(dis_grads)))
-      return state.replace(step=state.step + 1, params=params,
-                           opt_state={'vae': vae_state, 'dis': dis_state}), metrics
+      return train_step_lib.apply_if_finite(
+          state, state.replace(step=state.step + 1, params=params,
+                               opt_state={'vae': vae_state, 'dis': dis_state}), metrics)
 
     return train_step
 
