@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any
+from typing import Any, Callable
 
 from absl import logging
 import jax
@@ -36,6 +36,25 @@ def all_finite(tree: Any) -> bool:
     if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
       return False
   return True
+
+
+def newest_usable(steps, restore: Callable[[int], Any], checked: Callable[[Any], Any]
+                  ) -> tuple[Any, int | None, list[tuple[int, str]]]:
+  """(restored, step, skipped) of the first of `steps` that restores and whose
+  checked(restored) is all finite; (None, None, skipped) when none does. skipped lists
+  (step, reason) for each step passed over."""
+  skipped = []
+  for s in steps:
+    try:
+      restored = restore(s)
+    except Exception as e:  # orbax / tensorstore raise many kinds on damaged files.
+      skipped.append((s, f'{type(e).__name__}: {str(e).splitlines()[0][:300]}'))
+      continue
+    if not all_finite(checked(restored)):
+      skipped.append((s, 'non-finite parameters or optimiser state'))
+      continue
+    return restored, s, skipped
+  return None, None, skipped
 
 
 class Checkpointer:
@@ -66,22 +85,14 @@ class Checkpointer:
       CheckpointError: checkpoints exist but none restores (each one's reason is given).
     """
     steps = sorted(self._manager.all_steps(), reverse=True) if step is None else [step]
-    skipped = []
-    for s in steps:
-      try:
-        restored = self._manager.restore(s, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
-            data=ocp.args.JsonRestore()))
-      except Exception as e:  # orbax / tensorstore raise many kinds on damaged files.
-        skipped.append((s, f'{type(e).__name__}: {str(e).splitlines()[0][:300]}'))
-        continue
-      state = restored.state
-      if not all_finite((state.params, state.opt_state)):
-        skipped.append((s, 'non-finite parameters or optimiser state'))
-        continue
+    restored, s, skipped = newest_usable(
+        steps, lambda s: self._manager.restore(s, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore())),
+        lambda r: (r.state.params, r.state.opt_state))
+    if restored is not None:
       self._set_aside(skipped)
       logging.info('Restored checkpoint of step %d from %s', s, self._manager.directory)
-      return state, dict(restored.data)
+      return restored.state, dict(restored.data)
     if skipped:
       raise CheckpointError(f'no usable checkpoint in {self._manager.directory}: ' +
                             '; '.join(f'step {s}: {why}' for s, why in skipped))

@@ -16,6 +16,8 @@ from typing import Sequence
 from absl import logging
 import numpy as np
 
+from lsm.representation import formats
+
 PIANO_ROLL = 'piano_roll.png'
 
 
@@ -86,7 +88,7 @@ def reconstruct(trained, output_dir: str, num_clips: int, split: str = 'test') -
   for i, (o, r) in enumerate(zip(originals, recon)):
     values += [o, r]
     names += [f'{split}_{i:03d}_original', f'{split}_{i:03d}_reconstruction']
-  qpm = np.repeat(examples.get('qpm', np.full(len(originals), 120.0)), 2)
+  qpm = np.repeat(formats.qpm_of(examples, len(originals)), 2)
   paths = _write_clips(trained, values, names, output_dir, qpm)
   titles = [f'{n} ({trained.format.AGREEMENT} {a:.2f})' if n.endswith('reconstruction') else n
             for n, a in zip(names, np.repeat(agreement, 2))]

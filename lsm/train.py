@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from typing import Any, Iterator
+from typing import Iterator
 
 from absl import logging
 import jax
@@ -143,22 +143,10 @@ def validate_run_config(config: ml_collections.ConfigDict) -> None:
                      f'{jax.device_count()} devices')
 
 
-_TRAINED_VIEWS: dict[int, Any] = {}
-
-
-def run_evals(config: ml_collections.ConfigDict, workdir: str, params, step: int,
-              specs: dict[str, dict]) -> dict[str, dict[str, float]]:
-  """Runs config.evals entries on the current parameters: {name: {'<name>/<metric>': v}}.
-
-  One TrainedModel per run is kept and its parameters swapped, so the evaluators'
-  jitted functions compile once. Only process 0 writes files.
-  """
-  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+def run_evals(view, specs: dict[str, dict], workdir: str) -> dict[str, dict[str, float]]:
+  """Runs config.evals entries on `view` (a TrainedModel holding the current parameters):
+  {name: {'<name>/<metric>': value}}. Only process 0 writes files."""
   from lsm.evaluators import base  # pylint: disable=g-import-not-at-top
-  view = _TRAINED_VIEWS.get(id(config))
-  if view is None:
-    view = _TRAINED_VIEWS[id(config)] = trained_lib.TrainedModel(config, params, step, workdir)
-  view.params, view.step = params, step
   out = {}
   for name, spec in specs.items():
     output_dir = os.path.join(workdir, 'eval', name) if jax.process_index() == 0 else None
@@ -212,6 +200,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   consumed = data_position['batches']
   history, previous = [], None
   last_eval: dict[str, float] = {}
+  eval_view = None  # TrainedModel of the current parameters, for config.evals.
   t_log, step_log = time.time(), step
 
   while step < config.total_steps:
@@ -255,7 +244,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
            if step % s['every'] == 0 or step == config.total_steps}
     if due:
       _check_finite(metrics, step - 1, exp.checkpointer)
-      for name, scalars in run_evals(config, workdir, state.params, step, due).items():
+      if eval_view is None:  # One per run: the evaluators' jitted functions compile once.
+        from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+        eval_view = trained_lib.TrainedModel(config, state.params, step, workdir)
+      eval_view.params, eval_view.step = state.params, step
+      for name, scalars in run_evals(eval_view, due, workdir).items():
         log.write(step, scalars)
         logging.info('%s at step %d: %s', name, step,
                      ', '.join(f'{k}={v:.4g}' for k, v in scalars.items()))
@@ -268,5 +261,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   exp.checkpointer.close()
   log.close()
-  _TRAINED_VIEWS.pop(id(config), None)
   return last_eval

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from lsm import checkpoint
 from lsm import models
 from lsm.analysis import interpolation
 from lsm.data import dataset_info
@@ -100,11 +101,6 @@ def config_mismatch(saved: ml_collections.ConfigDict,
   return out
 
 
-def _all_finite(tree) -> bool:
-  return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree.leaves(tree)
-             if np.issubdtype(np.asarray(x).dtype, np.floating))
-
-
 def restore_params(workdir: str, step: int | None = None) -> tuple[Any, int]:
   """(params, step) of the newest checkpoint that restores and is finite (or of `step`).
 
@@ -124,24 +120,17 @@ def restore_params(workdir: str, step: int | None = None) -> tuple[Any, int]:
     if step not in steps:
       raise CheckpointError(f'{workdir} has no checkpoint of step {step} (has {steps})')
     steps = [step]
-  skipped = []
-  for s in steps:
-    try:
-      restored = manager.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-      params = restored.state['params']
-    except Exception as e:  # orbax/tensorstore raise many kinds on damaged files.
-      skipped.append(f'step {s}: {type(e).__name__}: {str(e).splitlines()[0][:200]}')
-      continue
-    if not _all_finite(params):
-      skipped.append(f'step {s}: non-finite parameters')
-      continue
-    for why in skipped:
-      logging.warning('Skipped checkpoint %s', why)
-    manager.close()
-    return jax.tree.map(np.asarray, params), s
+  params, s, skipped = checkpoint.newest_usable(
+      steps, lambda s: manager.restore(s, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore())).state['params'], lambda params: params)
   manager.close()
-  raise CheckpointError(f'no usable checkpoint in {directory}' +
-                        (': ' + '; '.join(skipped) if skipped else ' (none saved yet)'))
+  reasons = [f'step {step}: {why}' for step, why in skipped]
+  if params is None:
+    raise CheckpointError(f'no usable checkpoint in {directory}' +
+                          (': ' + '; '.join(reasons) if reasons else ' (none saved yet)'))
+  for why in reasons:
+    logging.warning('Skipped checkpoint %s', why)
+  return jax.tree.map(np.asarray, params), s
 
 
 class TrainedModel:
@@ -169,8 +158,12 @@ class TrainedModel:
       raise ValueError(f'config.data.representation={self.settings["representation"]!r} '
                        f'gives {self.format.FEATURE!r}, but config.model.name='
                        f'{config.model.name!r} decodes {self.model.output_key!r}')
-    self._posterior = jax.jit(self.model.posterior)
-    self._conditioning = jax.jit(self.model.conditioning)
+    # Posterior and decoder conditioning of a batch in one jitted call.
+    self._encode = jax.jit(lambda p, b: (self.model.posterior(p, b), self.model.conditioning(b)))
+    # Which decoder inputs besides z the model takes from an example (none for most).
+    self.conditioning_keys = tuple(sorted(self.model.conditioning(
+        {k: np.zeros((1,), np.int32) for k in self.model.input_keys})))
+    self._conditioning_pool: dict[str, np.ndarray] | None = None
     self._decode = jax.jit(
         lambda p, z, rng, t, cond, greedy: self.model.decode(
             p, z, rng, temperature=t, greedy=greedy, conditioning=cond),
@@ -220,9 +213,8 @@ class TrainedModel:
 
   def encode(self, examples: Mapping[str, np.ndarray]) -> Codes:
     """q(z|x) of examples {feature: [N, ...]} and their decoder conditioning."""
-    inputs = self._model_inputs(examples)
-    mu, var = self._batched(lambda b, _: self._posterior(self.params, b), inputs)
-    cond = self._batched(lambda b, _: self._conditioning(b), inputs)
+    (mu, var), cond = self._batched(lambda b, _: self._encode(self.params, b),
+                                    self._model_inputs(examples))
     return Codes(np.asarray(mu, np.float32), np.asarray(var, np.float32), dict(cond))
 
   def decode(self, z: np.ndarray, conditioning: Mapping[str, np.ndarray] | None = None, *,
@@ -256,12 +248,15 @@ class TrainedModel:
   def default_conditioning(self, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Conditioning for codes without an input (prior samples): that of n examples drawn
     from the test split (FaderNets decodes in a key). {} for models that need none."""
-    probe = self.model.conditioning(_zeros_batch(self.model.input_keys))
-    if not probe:
+    if not self.conditioning_keys:
       return {}
-    examples = self.read_split('test')
-    rows = np.random.default_rng(seed).integers(0, len(examples[self.format.FEATURE]), n)
-    return self.encode({k: v[rows] for k, v in examples.items()}).conditioning
+    if self._conditioning_pool is None:  # Read once per model; no encoder pass needed.
+      inputs = self._model_inputs(self.read_split('test'))
+      self._conditioning_pool = {k: np.asarray(v)
+                                 for k, v in self.model.conditioning(inputs).items()}
+    pool = self._conditioning_pool
+    rows = np.random.default_rng(seed).integers(0, len(pool[self.conditioning_keys[0]]), n)
+    return {k: v[rows] for k, v in pool.items()}
 
   def sample(self, n: int, *, component: int | None = None, temperature: float = 1.0,
              greedy: bool = False, seed: int = 0,
@@ -277,7 +272,7 @@ class TrainedModel:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(alphas [S], codes [S, z_dim], decoded [S, ...]) on the path from z_a to z_b,
     decoded greedily; `conditioning` (one row) is repeated along the path."""
-    methods = {'slerp': interpolation.slerp, 'lerp': interpolation.lerp}
+    methods = interpolation.METHODS
     if method not in methods:
       raise ValueError(f'method must be one of {sorted(methods)}, got {method!r}')
     if steps < 2:
@@ -355,6 +350,3 @@ def _pad_rows(x: np.ndarray, size: int) -> np.ndarray:
     return x
   return np.concatenate([x, np.repeat(x[-1:], size - len(x), 0)])
 
-
-def _zeros_batch(keys: Sequence[str]) -> dict[str, np.ndarray]:
-  return {k: np.zeros((1,), np.int32) for k in keys}

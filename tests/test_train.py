@@ -182,3 +182,16 @@ def test_resume_skips_a_damaged_latest_checkpoint(reels_dataset, tmp_path):
   assert again[4] == pytest.approx(first[4], rel=1e-6)
   _, step = trained_lib.restore_params(workdir)
   assert step == 6
+
+
+def test_config_evals_run_during_training(reels_dataset, tmp_path):
+  config = tiny_config(reels_dataset, total_steps=4)
+  config.evals.reconstruction.update(every=2, num_examples=8)
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(config, workdir)
+  steps = [r['step'] for r in metrics_log.read(workdir) if 'reconstruction/agreement' in r]
+  assert steps == [2, 4]
+  assert os.path.exists(os.path.join(workdir, 'eval', 'reconstruction', 'reconstruction.json'))
+  config.evals.reconstruction.type = 'nope'
+  with pytest.raises(ValueError, match=r'config.evals.reconstruction.type=.nope.'):
+    train.train_and_evaluate(config, str(tmp_path / 'other'))

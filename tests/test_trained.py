@@ -77,7 +77,7 @@ def test_batches_are_padded_to_one_size(musicvae_run):
   one_by_one = np.concatenate([t.encode({k: v[i:i + 1] for k, v in examples.items()}).mu
                                for i in range(3)])
   np.testing.assert_allclose(codes.mu[:3], one_by_one, rtol=1e-5, atol=1e-6)
-  assert t._posterior._cache_size() == 1  # pylint: disable=protected-access
+  assert t._encode._cache_size() == 1  # pylint: disable=protected-access
 
 
 def test_every_family_serves_the_contract(tiny_family):

@@ -42,6 +42,8 @@ from typing import Any, Callable, Mapping, Sequence
 from absl import logging
 import numpy as np
 
+from lsm.representation.formats import qpm_of
+
 # The two low-level attributes of the paper's Table 1, in its column order.
 ATTRIBUTES = ('rhythm_density', 'note_density')
 SCORES = ('consistency', 'restrictiveness', 'linearity')
@@ -349,18 +351,6 @@ def evaluate(decode_fn: DecodeFn, measure_fn: MeasureFn, z: np.ndarray,
 
 # ----------------------------------------------------------------------------
 # Measuring attributes of any representation: output -> MIDI -> attributes.
-
-
-def qpm_of(examples: Arrays, n: int | None = None) -> np.ndarray:
-  """Each example's tempo: its 'qpm' feature, else 120 (what to_midi assumes)."""
-  if n is None:
-    n = len(next(iter(examples.values())))
-  if 'qpm' in examples:
-    qpm = np.asarray(examples['qpm'], np.float64).reshape(-1)
-    if np.all(np.isfinite(qpm)) and np.all(qpm > 0):
-      return qpm
-    logging.warning("The examples' 'qpm' feature holds non-positive values: using 120")
-  return np.full(n, 120.0)
 
 
 def measure_midi(pm, qpm: float, num_bars: int = 1) -> dict[str, float]:

@@ -129,3 +129,7 @@ def two_way_grid(z, pitch_dims: Sequence[int], rhythm_dims: Sequence[int],
   grid[:, :, rhythm_dims] = z[rhythm_dims] + cols[None, :, None] * (
       rhythm_targets - z[rhythm_dims])
   return grid
+
+
+# Paths by name, for the tools, the evaluators and TrainedModel.interpolate.
+METHODS = {'lerp': lerp, 'slerp': slerp}

@@ -73,7 +73,7 @@ def longest_song(trained, split: str = 'test', max_clips: int | None = None):
     if len(kept) > len(best):
       best, best_id = kept, song_id
   best = np.array(best[:max_clips] if max_clips else best)
-  qpm = examples.get('qpm', np.full(len(ids), 120.0))
+  qpm = formats.qpm_of(examples, len(ids))
   return formats.Song(path=f'{split} split: {best_id}',
                       examples={k: v[best] for k, v in examples.items()},
                       start_bars=start[best] - start[best[0]], qpm=np.asarray(qpm)[best],

@@ -46,7 +46,7 @@ def find_faders(trained, dims: Mapping[str, int] | None = None) -> dict[str, ctl
                                       origin=f'{group_name} regularised')
       else:
         unmeasured.append(f'{group_name}[{dim}] ({attribute})')
-  probe = model.conditioning(_probe_batch(model.input_keys))
+  probe = trained.conditioning_keys
   for key in probe:
     if key in ctl.ATTRIBUTES:
       faders[key] = ctl.Fader(key, conditioning=key, origin='decoder conditioning')
@@ -69,10 +69,6 @@ def find_faders(trained, dims: Mapping[str, int] | None = None) -> dict[str, ctl
         f"Set dims={{'rhythm_density': d, 'note_density': e}} to treat z dims as faders.")
   # The paper's column order, then any other.
   return {a: faders[a] for a in sorted(faders, key=lambda a: (ctl.ATTRIBUTES + (a,)).index(a))}
-
-
-def _probe_batch(keys) -> dict[str, np.ndarray]:
-  return {k: np.zeros((1,), np.int32) for k in keys}
 
 
 class Evaluator(base.Evaluator):

@@ -32,7 +32,7 @@ import numpy as np
 from lsm.analysis import interpolation
 from lsm.evaluators import base
 
-METHODS = {'lerp': interpolation.lerp, 'slerp': interpolation.slerp}
+METHODS = interpolation.METHODS
 # Features that are arrays of steps (cells) of one shape, where the data-space mix applies.
 STEP_FEATURES = ('states', 'tracks', 'frames')
 

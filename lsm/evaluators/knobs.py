@@ -38,6 +38,7 @@ from lsm.analysis import clip_features as cf
 from lsm.analysis import interpolation
 from lsm.analysis import latent_directions as ld
 from lsm.evaluators import base
+from lsm.representation.formats import qpm_of
 
 REPORT_PATHS = (('disentangle', 'disentangle.json'),
                 ('eval', 'disentangle', 'disentangle.json'))
@@ -103,13 +104,6 @@ def selection_for(trained, path: str | None = None, num_clips: int = 256) -> dic
 
 
 # Measuring the knobs -----------------------------------------------------------------
-
-
-def qpm_of(examples: Mapping[str, np.ndarray]) -> np.ndarray:
-  """Each example's tempo [N] (120 where the examples carry none): performance notes
-  land on the 16th grid only at their tempo."""
-  n = ld.num_rows(examples)
-  return np.asarray(examples.get('qpm', np.full(n, 120.0)), np.float64).reshape(n)
 
 
 def clip_notes(trained, values: np.ndarray, qpm: np.ndarray) -> list[list[tuple]]:

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from lsm.evaluators import base
+from lsm.representation import formats
 from lsm.representation import melody
 
 STEP_FEATURES = ('states', 'tracks')
@@ -100,7 +101,7 @@ class Evaluator(base.Evaluator):
     png = self.path('reconstruction.png')
     if png:
       k = min(self.num_plotted, len(originals))
-      qpm = examples.get('qpm', np.full(len(originals), 120.0))
+      qpm = formats.qpm_of(examples, len(originals))
       rows, titles = [], []
       for i in range(k):
         rows += [originals[i], recon[i]]

@@ -129,6 +129,19 @@ class Song:
     return len(self.start_bars)
 
 
+def qpm_of(examples: Mapping[str, np.ndarray], n: int | None = None) -> np.ndarray:
+  """Each example's tempo [N]: its 'qpm' feature, else 120 (what to_midi assumes)."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  if n is None:
+    n = len(next(iter(examples.values())))
+  if 'qpm' in examples:
+    qpm = np.asarray(examples['qpm'], np.float64).reshape(-1)
+    if np.all(np.isfinite(qpm)) and np.all(qpm > 0):
+      return qpm
+    logging.warning("The examples' 'qpm' feature holds non-positive values: using 120")
+  return np.full(n, 120.0)
+
+
 def load_song(path: str, settings: Mapping[str, Any]) -> _Song:
   """The PrettyMIDI of `path` and, when settings name a beat file beside it, its beats."""
   import pretty_midi  # pylint: disable=g-import-not-at-top
