@@ -5,6 +5,8 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
+from lsm import errors
+
 # Where the project's check data lives (../shared/data beside the repo); users
 # point config.data.midi_glob at their own corpus instead.
 SHARED_DATA = os.environ.get(
@@ -89,5 +91,6 @@ def parse_arg(arg: str | None, known: set[str]) -> set[str]:
   words = {w for w in (arg or '').split(',') if w}
   unknown = words - known
   if unknown:
-    raise ValueError(f'unknown config variant(s) {sorted(unknown)}; choose from {sorted(known)}')
+    raise errors.ConfigError(f'unknown config variant(s) {sorted(unknown)}; choose from '
+                             f'{sorted(known)}')
   return words

@@ -33,7 +33,6 @@ import sys
 import time
 from typing import Any
 
-from absl import app
 from absl import flags
 from absl import logging
 import apache_beam as beam
@@ -47,6 +46,7 @@ import tensorflow as tf  # tf.io.gfile: local paths and gs:// alike.
 
 from data_prep import pipeline
 from data_prep import sources
+from lsm import errors
 from lsm.data import dataset_info
 from lsm.data import features
 from lsm.representation import formats
@@ -81,11 +81,12 @@ def complete_config(data_config: ml_collections.ConfigDict | dict | None
     if key not in config:
       config[key] = tuple(value) if isinstance(value, list) else value
   if config.source == 'midi' and not config.midi_glob:
-    raise ValueError('source=midi needs midi_glob')
+    raise errors.ConfigError('source=midi needs midi_glob')
   if config.steps_per_bar % 4:
-    raise ValueError(f'steps_per_bar must be a multiple of 4, got {config.steps_per_bar}')
+    raise errors.ConfigError(f'steps_per_bar must be a multiple of 4, got '
+                             f'{config.steps_per_bar}')
   if not 0 <= config.valid_percent + config.test_percent < 100:
-    raise ValueError('valid_percent + test_percent must lie in [0, 100)')
+    raise errors.ConfigError('valid_percent + test_percent must lie in [0, 100)')
   return config
 
 
@@ -148,8 +149,8 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
   # List songs.
   refs = sources.list_songs(config)
   if not refs:
-    raise ValueError(f'no songs found for source={config.source!r} '
-                     f'midi_glob={config.midi_glob!r}')
+    raise errors.ConfigError(f'no songs found for source={config.source!r} '
+                             f'midi_glob={config.midi_glob!r}')
   labelled = sum(bool(r.labels) for r in refs)
   logging.info('building %r from %d songs (%d labelled) into %s',
                config.name, len(refs), labelled, output_dir)
@@ -187,6 +188,9 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
       'counters': _lsm_counters(result),
       'num_files': len(refs),
       'labelled_files': labelled,
+      # What shapes the examples (lsm.data.dataset_info): a config that differs in any of
+      # these settings never reuses this dataset.
+      'fingerprint': dataset_info.fingerprint(settings),
       'settings': settings,
       'wall_time_s': round(time.time() - start, 2),
       'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
@@ -203,18 +207,49 @@ def build_dataset(data_config: ml_collections.ConfigDict, output_dir: str,
 
 # Command line ------------------------------------------------------------------
 
+def check_built(path: str, data_config: ml_collections.ConfigDict) -> None:
+  """Fails, naming the fields, unless the dataset in `path` is the one `data_config`
+  describes. A directory named by config.data.dir may come from another source (see
+  dataset_info.SOURCE_FIELDS): those fields are only logged."""
+  info = dataset_info.load(path)
+  explicit = bool(data_config.get('dir'))
+  ignore = dataset_info.SOURCE_FIELDS if explicit else ()
+  diff = dataset_info.differences(info, data_config, ignore=ignore)
+  if diff:
+    where = ('config.data.dir names it' if explicit else
+             f'its fingerprint {info.get("fingerprint")} is not the config\'s')
+    raise dataset_info.DatasetMismatchError(
+        f'dataset {path} was built with other settings than config.data ({where}): '
+        + '; '.join(diff) + '. Point config.data.dir at a new directory (lsm.main builds '
+        'it) or make the config match.')
+  other_source = explicit and dataset_info.differences(
+      info, data_config, fields=dataset_info.SOURCE_FIELDS)
+  if other_source:
+    logging.info('config.data.dir=%s was built from other songs than config.data names '
+                 '(%s): using it, as config.data.dir asks.', path, '; '.join(other_source))
+
+
 def ensure_built(data_config: ml_collections.ConfigDict, pipeline_args=None) -> str:
   """Returns the dataset directory, running the prep pipeline first if it is not built.
 
-  Only process 0 builds; on a multi-host run the directory must be shared
-  storage and the other processes wait for the info file.
+  A dataset is reused only when its settings are the config's (dataset_info.data_dir
+  gives a config that differs from a built <name> its own <name>-<fingerprint>; a
+  config.data.dir that differs fails, naming the fields). Only process 0 builds; on a
+  multi-host run the directory must be shared storage and the other processes wait
+  for the info file.
   """
   import jax  # pylint: disable=g-import-not-at-top
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   path = dataset_info.data_dir(data_config)
   if tf.io.gfile.exists(os.path.join(path, INFO_FILE)):
+    check_built(path, data_config)
     return path
   if jax.process_index() == 0:
+    default = os.path.join(os.path.dirname(path), data_config.name)
+    if not data_config.get('dir') and path != default:
+      logging.info('Dataset %s holds other settings (%s): building %s for this config.',
+                   default, '; '.join(dataset_info.differences(
+                       dataset_info.load(default), data_config)), path)
     logging.info('Dataset %s not built yet: building it from source %r (one-off).',
                  path, data_config.source)
     info = build_dataset(data_config, path, pipeline_args=pipeline_args)
@@ -252,6 +287,9 @@ def _define_flags() -> None:
   flags.DEFINE_float('valid_percent', None, 'Percent of songs in valid (default 5).')
   flags.DEFINE_float('test_percent', None, 'Percent of songs in test (default 5).')
   flags.DEFINE_integer('num_shards', None, 'Train shards (default 4).')
+  for name in ('max_file_bytes', 'max_notes', 'max_bars', 'max_tempo_events'):
+    flags.DEFINE_integer(name, None, f'Per-file limit: a file over it is skipped as too_large '
+                         f'(default {fields[name]:,}).')
 
 
 def main(argv: list[str]) -> None:
@@ -268,6 +306,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  from lsm import cli  # pylint: disable=g-import-not-at-top
   _define_flags()
   # Unknown flags (and all after `--`) stay in argv: Beam pipeline options.
-  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))
+  cli.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

@@ -1,13 +1,16 @@
 """The Beam pipeline: song references in, TFRecord shards of examples out.
 
-  song refs -> load + extract (lsm/representation/formats/<representation>.py;
-               failures to a tagged side output)
-            -> split by song hash -> de-duplicate per split -> TFRecords
+  song refs -> load + extract (lsm/representation/formats/<representation>.py)
+               + split by song hash + encode (failures to a tagged side output)
+            -> de-duplicate per split -> TFRecords
   counts (windows, songs, skipped reasons) -> one JSON-lines file
-  skipped songs -> skipped_files.tsv
+  skipped songs -> skipped_files.tsv (names escaped: data_prep/names.py)
 
-Everything a worker needs travels in `settings` (a plain dict), so the same
-graph runs on the direct runner and on Dataflow.
+Everything that can fail on one song's account (reading, parsing, extraction, the
+split's hash of its name, encoding its examples, formatting its skipped row) runs
+inside ProcessSong's per-song boundary, so one bad file is a row of the skipped list,
+never the end of the run. Everything a worker needs travels in `settings` (a plain
+dict), so the same graph runs on the direct runner and on Dataflow.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from lsm.representation import formats
+from data_prep import names
 from data_prep import sources
 from lsm.data import features
 from lsm.representation import melody_extraction
@@ -36,8 +40,12 @@ SKIPPED_FILE = 'skipped_files.tsv'
 
 
 def split_of(song_id: str, valid_percent: float, test_percent: float) -> str:
-  """The split of a song: a stable function of its id (sha256), never of the run."""
-  digest = hashlib.sha256(song_id.encode('utf-8')).digest()
+  """The split of a song: a stable function of its id (sha256), never of the run.
+
+  The id's bytes are its UTF-8 (the bytes of the file name, for a name that is not
+  UTF-8: surrogateescape), so every name hashes and valid names keep their split.
+  """
+  digest = hashlib.sha256(song_id.encode('utf-8', 'surrogateescape')).digest()
   percent = int.from_bytes(digest[:8], 'big') / 2**64 * 100
   if percent < test_percent:
     return 'test'
@@ -55,9 +63,15 @@ def _one_line(text: str, limit: int = 300) -> str:
   return ' '.join(str(text).split())[:limit]
 
 
+def skipped_row(path: str, reason: str, message: Any) -> str:
+  """One line of skipped_files.tsv: path, reason, message (escaped: any name fits)."""
+  return '\t'.join((names.escape(path), reason, names.escape(_one_line(message))))
+
+
 class ProcessSong(beam.DoFn):
-  """Loads a song and yields its examples; yields (path, reason, message) to
-  the SKIPPED output instead when the song gives none, for any reason."""
+  """Loads a song and yields its examples, each with its split and its encoded
+  tf.train.Example; yields a skipped_files.tsv row to the SKIPPED output instead when
+  the song gives none, for any reason: (reason, row)."""
 
   def __init__(self, settings: dict[str, Any], total: int, log_every: int = 100):
     self._settings = settings
@@ -67,16 +81,29 @@ class ProcessSong(beam.DoFn):
   def setup(self):
     self._done = 0
     self._start = time.time()
+    self._spec = formats.get(self._settings['representation']).spec(self._settings)
     self._parsed = beam.metrics.Metrics.counter('lsm', 'songs_processed')
     self._windows = beam.metrics.Metrics.counter('lsm', 'windows_extracted')
+    # Files that parsed although they look damaged (a bit flip that leaves valid
+    # events, notes that never end): kept, as their notes are valid, but counted.
+    self._anomalies = beam.metrics.Metrics.counter('lsm', 'songs_parsed_with_anomalies')
 
-  def _examples_of(self, ref: sources.SongRef) -> list[dict[str, Any]]:
+  def _examples_of(self, ref: sources.SongRef) -> tuple[list[dict[str, Any]], tuple]:
     s = self._settings
     song = sources.load_song(ref, s)
     examples = formats.get(s['representation']).extract(song, ref, s)
     if not examples:
       raise melody_extraction.ExtractionError('no_windows', 'the song gave no example')
-    return examples
+    # Songs of one group (e.g. the phrases of a VGMIDI piece) share a split.
+    split = split_of(ref.group or ref.song_id, s['valid_percent'], s['test_percent'])
+    # Beam's coders write str as strict UTF-8: the id travels as its bytes (a name that is
+    # not UTF-8 keeps them, see split_of), as the TFRecord stores it.
+    song_id = ref.song_id.encode('utf-8', 'surrogateescape')
+    out = []
+    for example in examples:
+      example = dict(example, song_id=song_id, labels=list(ref.labels))
+      out.append(dict(example, split=split, encoded=_encode(example, self._spec)))
+    return out, getattr(song, 'anomalies', ())
 
   def process(self, ref: sources.SongRef):
     try:
@@ -84,19 +111,19 @@ class ProcessSong(beam.DoFn):
       # warnings-as-errors filter those warnings would fail the song.
       with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        examples = self._examples_of(ref)
+        examples, anomalies = self._examples_of(ref)
     except melody_extraction.ExtractionError as e:
-      yield beam.pvalue.TaggedOutput(SKIPPED, (ref.path, e.reason, _one_line(e)))
+      yield beam.pvalue.TaggedOutput(SKIPPED, (e.reason, skipped_row(ref.path, e.reason, e)))
     except Exception as e:  # One bad file must never stop the pipeline.
-      yield beam.pvalue.TaggedOutput(
-          SKIPPED, (ref.path, 'error', _one_line(f'{type(e).__name__}: {e}')))
+      yield beam.pvalue.TaggedOutput(SKIPPED, ('error', skipped_row(
+          ref.path, 'error', f'{type(e).__name__}: {e}')))
     else:
-      # Songs of one group (e.g. the phrases of a VGMIDI piece) share a split.
-      split = split_of(ref.group or ref.song_id, self._settings['valid_percent'],
-                       self._settings['test_percent'])
+      if anomalies:
+        self._anomalies.inc()
+        logging.info('%s parsed with anomalies: %s', names.escape(ref.path),
+                     '; '.join(anomalies))
       self._windows.inc(len(examples))
-      for example in examples:
-        yield dict(example, split=split, song_id=ref.song_id, labels=list(ref.labels))
+      yield from examples
     finally:
       self._parsed.inc()
       self._done += 1
@@ -133,7 +160,6 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
     log_every: a worker logs progress every this many songs.
   """
   extractor = formats.get(settings['representation'])
-  spec = extractor.spec(settings)
 
   # Extract windows; failed songs go to a side output.
   results = (
@@ -147,13 +173,13 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
 
   # Skipped songs: one sorted TSV, and a count per reason.
   _ = (skipped
-       | 'FormatSkipped' >> beam.Map('\t'.join)
+       | 'FormatSkipped' >> beam.Map(lambda s: s[1])
        | 'GatherSkipped' >> beam.combiners.ToList()
        | 'SortSkipped' >> beam.FlatMap(sorted)
        | 'WriteSkipped' >> beam.io.WriteToText(
            FileSystems.join(output_dir, SKIPPED_FILE), shard_name_template='',
            header='path\treason\tmessage'))
-  counts.append(skipped | 'SkipReasons' >> beam.Map(lambda s: ('skipped', s[1]))
+  counts.append(skipped | 'SkipReasons' >> beam.Map(lambda s: ('skipped', s[0]))
                 | 'CountSkipped' >> beam.combiners.Count.PerElement())
 
   # Songs and raw windows per split.
@@ -178,7 +204,7 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
                   | f'SplitOf_{split}' >> beam.Map(lambda w: ('windows', w['split']))
                   | f'Count_{split}' >> beam.combiners.Count.PerElement())
     _ = (unique
-         | f'Encode_{split}' >> beam.Map(_encode, spec)
+         | f'Encoded_{split}' >> beam.Map(lambda w: w['encoded'])
          | f'Write_{split}' >> beam.io.WriteToTFRecord(
              FileSystems.join(output_dir, split), file_name_suffix='.tfrecord',
              num_shards=num_shards[split], shard_name_template='-SSSSS-of-NNNNN'))

@@ -12,7 +12,6 @@ import json
 import platform
 import time
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -73,4 +72,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main)

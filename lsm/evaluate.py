@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import time
 
 from absl import app
 from absl import flags
@@ -91,19 +92,30 @@ def run(workdir: str, names: list[str], settings: dict | None = None,
   return results
 
 
+def user_midi(config, names: list[str], settings: dict) -> list[str]:
+  """The user's MIDI files the named evaluations will read (their input_midi)."""
+  return [spec['input_midi'] for name, spec in resolve(config, names).items()
+          for spec in [dict(spec, **settings_for(name, settings))] if spec.get('input_midi')]
+
+
 def main(argv):
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_process(argv)
   if _LIST.value:
     from lsm import evaluators  # pylint: disable=g-import-not-at-top
     print('\n'.join(evaluators.types()))
     return
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required')
-  results = run(_WORKDIR.value, _EVAL.value, parse_settings(_SET.value), _OUTPUT_DIR.value,
-                _STEP.value)
+  settings = parse_settings(_SET.value)
+  saved = cli.check_inputs(_WORKDIR.value)  # Workdir, names and files before any loading.
+  cli.check_inputs(_WORKDIR.value, midi_paths=user_midi(saved, _EVAL.value, settings))
+  cli.setup_process(argv)
+  start = time.time()
+  results = run(_WORKDIR.value, _EVAL.value, settings, _OUTPUT_DIR.value, _STEP.value)
   print(json.dumps(results, indent=1, default=float))
+  cli.audio_under(_OUTPUT_DIR.value or os.path.join(_WORKDIR.value, 'eval'), start)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main)

@@ -16,6 +16,7 @@ from typing import Sequence
 from absl import logging
 import numpy as np
 
+from lsm.midi_input import display_name
 from lsm.representation import formats
 
 PIANO_ROLL = 'piano_roll.png'
@@ -107,9 +108,10 @@ def encode_decode(trained, output_dir: str, midi_path: str, temperature: float =
   out = trained.decode(codes.mu, codes.conditioning, greedy=temperature == 0,
                        temperature=temperature, seed=seed)
   agreement = float(np.mean([trained.agreement(a, b) for a, b in zip(original, out)]))
-  logging.info('%s: %d clips; %s with the input %.3f', midi_path, len(song),
+  logging.info('%s: %d clips; %s with the input %.3f', display_name(midi_path), len(song),
                trained.format.AGREEMENT, agreement)
   name = os.path.splitext(os.path.basename(midi_path))[0]
+  title = display_name(name)  # A name that is not UTF-8 as \xNN: matplotlib draws it.
   os.makedirs(output_dir, exist_ok=True)
   paths = []
   for values, suffix in ((original, 'input'), (out, 'output')):
@@ -117,8 +119,8 @@ def encode_decode(trained, output_dir: str, midi_path: str, temperature: float =
     trained.song_to_midi(values, song).write(paths[-1])
   paths.append(plot_songs(
       trained, [(original, song.start_bars), (out, song.start_bars)],
-      [f'{name}: input ({len(song)} clips)',
-       f'{name}: output ({trained.format.AGREEMENT} {agreement:.2f})'],
+      [f'{title}: input ({len(song)} clips)',
+       f'{title}: output ({trained.format.AGREEMENT} {agreement:.2f})'],
       os.path.join(output_dir, PIANO_ROLL), qpm=float(song.qpm[0])))
   return paths
 

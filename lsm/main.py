@@ -10,6 +10,9 @@ the run saved there (lsm.trained.TrainedModel), so --config is needed only to tr
 a --config given to a use mode must match the checkpoint (an error names the fields
 that differ). They write MIDI files and one piano-roll PNG to --output_dir (default
 <workdir>/<mode>).
+
+Before anything is loaded, a use mode checks the workdir, --config and --input_midi
+(lsm.cli.check_inputs): a mistake prints one line and exits 2 (--debug: a traceback).
 """
 
 import os
@@ -46,6 +49,11 @@ def main(argv):
   if _MODE.value == 'encode_decode' and not _INPUT_MIDI.value:
     raise app.UsageError('--mode=encode_decode needs --input_midi=FILE')
   from lsm import cli  # pylint: disable=g-import-not-at-top
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or cli.default_workdir(
+      config_flags.get_config_filename(flags.FLAGS['config']))
+  if _MODE.value != 'train':  # Workdir, --config and the user's file, before any loading.
+    cli.check_inputs(workdir, config, [_INPUT_MIDI.value])
   cli.setup_process(argv)
   import jax  # pylint: disable=g-import-not-at-top
   if _DISTRIBUTED.value:
@@ -55,19 +63,17 @@ def main(argv):
                jax.devices()[0].platform)
 
   from lsm import generate, train  # pylint: disable=g-import-not-at-top
-  config = _CONFIG.value
-  workdir = _WORKDIR.value or cli.default_workdir(
-      config_flags.get_config_filename(flags.FLAGS['config']))
   logging.info('Workdir: %s', workdir)
   if _MODE.value == 'train':
     from data_prep import build  # pylint: disable=g-import-not-at-top
+    from lsm import models  # pylint: disable=g-import-not-at-top
+    # Bad values fail now, not after a dataset build that can take minutes.
+    train.validate_run_config(config)
+    models.get_model(config.model)
     train.train_and_evaluate(config, workdir, build.ensure_built(config.data))
     return
   from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
-  try:
-    trained = trained_lib.TrainedModel.load(workdir, config)
-  except (ValueError, FileNotFoundError, trained_lib.CheckpointError) as e:
-    raise app.UsageError(str(e)) from e
+  trained = trained_lib.TrainedModel.load(workdir, config)
   output_dir = _OUTPUT_DIR.value or os.path.join(workdir, _MODE.value)
   seed = _SEED.value if _SEED.value is not None else int(trained.config.get('seed', 0))
   if _MODE.value == 'sample':
@@ -78,8 +84,11 @@ def main(argv):
     paths = generate.encode_decode(trained, output_dir, _INPUT_MIDI.value, _TEMPERATURE.value,
                                    seed)
   logging.info('Wrote %d files to %s', len(paths), output_dir)
-  print('\n'.join(paths))
+  from lsm import midi_input  # pylint: disable=g-import-not-at-top
+  print('\n'.join(midi_input.display_name(p) for p in paths))
+  cli.audio_for(paths)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  from lsm import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main)

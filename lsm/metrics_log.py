@@ -10,6 +10,8 @@ import jax
 from clu import metric_writers
 import tensorflow as tf  # tf.io.gfile: local paths and gs:// alike.
 
+from lsm import files
+
 FILE_NAME = 'metrics.jsonl'
 
 
@@ -39,9 +41,8 @@ class MetricsLog:
     self._flush_file()
 
   def _flush_file(self) -> None:
-    if self.is_primary:
-      with tf.io.gfile.GFile(self.path, 'w') as f:
-        f.write(''.join(json.dumps(r) + '\n' for r in self.records))
+    if self.is_primary:  # Whole or not at all: a kill mid-write must not cut the file.
+      files.write_text(self.path, ''.join(json.dumps(r) + '\n' for r in self.records))
 
   def close(self) -> None:
     self.writer.flush()

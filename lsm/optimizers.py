@@ -3,6 +3,8 @@
 import ml_collections
 import optax
 
+from lsm import errors
+
 
 def learning_rate_schedule(cfg: ml_collections.ConfigDict) -> optax.Schedule:
   """lr * decay**step, floored at lr_min (decay 1.0 or None: constant lr)."""
@@ -14,9 +16,9 @@ def learning_rate_schedule(cfg: ml_collections.ConfigDict) -> optax.Schedule:
 
 def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
   if cfg.name != 'adam':
-    raise ValueError(f"config.optimizer.name={cfg.name!r}: only 'adam' is implemented")
+    raise errors.ConfigError(f"config.optimizer.name={cfg.name!r}: only 'adam' is implemented")
   if cfg.lr <= 0:
-    raise ValueError(f'config.optimizer.lr must be positive, got {cfg.lr}')
+    raise errors.ConfigError(f'config.optimizer.lr must be positive, got {cfg.lr}')
   parts = []
   if cfg.get('clip_norm'):
     parts.append(optax.clip_by_global_norm(cfg.clip_norm))

@@ -21,6 +21,8 @@ from clu import periodic_actions
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lsm import checkpoint
+from lsm import errors
+from lsm import files
 from lsm import evaluators
 from lsm import held_out
 from lsm import metrics_log
@@ -135,12 +137,13 @@ def validate_run_config(config: ml_collections.ConfigDict) -> None:
                'keep_checkpoints'):
     value = config[name]
     if not isinstance(value, int) or value <= 0:
-      raise ValueError(f'config.{name} must be a positive integer, got {value!r}')
+      raise errors.ConfigError(f'config.{name} must be a positive integer, got {value!r}')
   if config.eval_batches is not None and config.eval_batches <= 0:
-    raise ValueError(f'config.eval_batches must be positive or None, got {config.eval_batches}')
+    raise errors.ConfigError(f'config.eval_batches must be positive or None, got '
+                             f'{config.eval_batches}')
   if config.batch_size % jax.device_count():
-    raise ValueError(f'config.batch_size={config.batch_size} must be divisible by the '
-                     f'{jax.device_count()} devices')
+    raise errors.ConfigError(f'config.batch_size={config.batch_size} must be divisible by '
+                             f'the {jax.device_count()} devices')
 
 
 def run_evals(view, specs: dict[str, dict], workdir: str) -> dict[str, dict[str, float]]:
@@ -175,8 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   logging.info('Mesh: %d devices over %d processes; global batch %d',
                jax.device_count(), jax.process_count(), config.batch_size)
   if jax.process_index() == 0:
-    with tf.io.gfile.GFile(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    files.write_text(os.path.join(workdir, 'config.json'), config.to_json_best_effort(indent=2))
 
   state, data_position = exp.restore_or_init()
   step = int(state.step)

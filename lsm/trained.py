@@ -142,16 +142,24 @@ class TrainedModel:
     format: the representation module (lsm/representation/formats/<name>.py).
     settings: the complete data settings (for reading MIDI and writing it).
     batch_size: rows per jitted call.
+    pad_sizes: smaller row counts a call may be padded to instead (each compiles once):
+      an interactive caller decoding one clip at a time (the studio) pads to 1, not to
+      batch_size. Default none: one compilation for any row count.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, params: Any, step: int = 0,
-               workdir: str | None = None, batch_size: int = 64):
+               workdir: str | None = None, batch_size: int = 64,
+               pad_sizes: Sequence[int] = ()):
     self.config = config
     self.model = models.get_model(config.model)
     self.params = jax.device_put(params)
     self.step = step
     self.workdir = workdir
     self.batch_size = batch_size
+    bad = [p for p in pad_sizes if not 0 < int(p) <= batch_size]
+    if bad:
+      raise ValueError(f'pad_sizes {bad} must lie in 1..batch_size ({batch_size})')
+    self.pad_sizes = tuple(sorted({int(p) for p in pad_sizes} | {int(batch_size)}))
     self.settings = formats.settings_of(config.data)
     self.format = formats.get(self.settings['representation'])
     if self.format.FEATURE != self.model.output_key:
@@ -173,7 +181,8 @@ class TrainedModel:
 
   @classmethod
   def load(cls, workdir: str, config: ml_collections.ConfigDict | None = None, *,
-           step: int | None = None, batch_size: int = 64) -> 'TrainedModel':
+           step: int | None = None, batch_size: int = 64,
+           pad_sizes: Sequence[int] = ()) -> 'TrainedModel':
     """The model of a workdir, from its saved config; an explicit `config` must match it."""
     saved = saved_config(workdir)
     if config is not None:
@@ -185,12 +194,17 @@ class TrainedModel:
       config = saved
     params, step = restore_params(workdir, step)
     logging.info('Loaded %s (%s) at step %d', workdir, config.model.name, step)
-    return cls(config, params, step, workdir, batch_size)
+    return cls(config, params, step, workdir, batch_size, pad_sizes)
 
   # ------------------------------------------------------------------ batches
 
+  def padded_size(self, n: int) -> int:
+    """The rows a chunk of n <= batch_size rows is padded to (see pad_sizes)."""
+    return next(p for p in self.pad_sizes if p >= n)
+
   def _batched(self, fn, tree: Mapping[str, np.ndarray] | np.ndarray):
-    """fn over the leading axis in chunks padded to batch_size (one compilation)."""
+    """fn over the leading axis in chunks padded to batch_size, or to a smaller pad size
+    (one compilation per size)."""
     leaves = jax.tree.leaves(tree)
     n = len(leaves[0])
     if n == 0:
@@ -198,8 +212,8 @@ class TrainedModel:
     outs = []
     for start in range(0, n, self.batch_size):
       k = min(self.batch_size, n - start)
-      chunk = jax.tree.map(lambda x: _pad_rows(np.asarray(x)[start:start + k],
-                                               self.batch_size), tree)
+      size = self.padded_size(k)
+      chunk = jax.tree.map(lambda x: _pad_rows(np.asarray(x)[start:start + k], size), tree)
       outs.append(jax.tree.map(lambda y, k=k: np.asarray(y)[:k], fn(chunk, start)))
     return jax.tree.map(lambda *ys: np.concatenate(ys), *outs)
 
@@ -285,8 +299,10 @@ class TrainedModel:
   # --------------------------------------------------------------------- MIDI
 
   def read_midi(self, path: str) -> formats.Song:
-    """A user's MIDI file cut into the model's clips (see formats.read_midi)."""
-    return formats.read_midi(path, self.settings)
+    """A user's MIDI file cut into the model's clips (see formats.read_midi), checked
+    and measured first (lsm.midi_input: a MidiInputError says why a file is unusable)."""
+    from lsm import midi_input  # pylint: disable=g-import-not-at-top
+    return midi_input.read_user_midi(path, self.settings)
 
   def encode_midi(self, path: str) -> tuple[formats.Song, Codes]:
     song = self.read_midi(path)

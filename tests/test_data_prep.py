@@ -1,6 +1,8 @@
-"""Tests of data_prep: sources, the Beam pipeline and build_dataset, on real files."""
+"""Tests of data_prep: sources, the Beam pipeline and build_dataset, on real files, and
+the fuzz check: real files beside a corpus of broken and hostile entries."""
 
 import json
+import os
 import pathlib
 import shutil
 
@@ -8,14 +10,19 @@ import ml_collections
 import numpy as np
 import pytest
 
+from benchmarks import hostile_midi
 from data_prep import build
+from data_prep import names
 from data_prep import pipeline
 from data_prep import sources
+from lsm.data import dataset_info
 from lsm.data import features
 from lsm.representation import melody
 
 # Reels are 4/4; the jigs (6/8) give no 4/4 bar.
 _FILES = [f'reelsa-c{i}.mid' for i in range(1, 13)] + ['jigs1.mid', 'jigs2.mid', 'jigs3.mid']
+# Sources of the corpus' derived entries (truncated, bit-flipped, renamed copies).
+_DONORS = [f'reelsd-g{i}.mid' for i in range(1, 8)]
 
 
 @pytest.fixture(name='data', scope='session')
@@ -44,7 +51,8 @@ def _config(midi_dir, **overrides):
 
 @pytest.fixture(scope='module')
 def nottingham_builds(data, tmp_path_factory):
-  """One build of 15 real files plus a corrupt one, and one without it."""
+  """One build of 15 real files beside a corrupt one and the hostile corpus
+  (benchmarks/hostile_midi.py: {entry: kind} returned), and one of the real files alone."""
   tmp = tmp_path_factory.mktemp('prep')
   clean, dirty = tmp / 'clean_midi', tmp / 'dirty_midi'
   clean.mkdir()
@@ -52,31 +60,78 @@ def nottingham_builds(data, tmp_path_factory):
     shutil.copy(data / 'nottingham/MIDI/melody' / name, clean / name)
   shutil.copytree(clean, dirty)
   (dirty / 'corrupt.mid').write_bytes(b'MThd\x00\x00\x00\x06\x00\x01garbage')
+  hostile = hostile_midi.write_corpus(
+      str(dirty), [str(data / 'nottingham/MIDI/melody' / d) for d in _DONORS])
   labels = tmp / 'labels.csv'
   labels.write_text('path,label\n' + ''.join(
       f'{name},{name[:4]}\n' for name in _FILES))
   with_corrupt = build.build_dataset(
       _config(dirty, labels_csv=str(labels)), str(tmp / 'out_dirty'))
   without = build.build_dataset(_config(clean), str(tmp / 'out_clean'))
-  return tmp, with_corrupt, without
+  return tmp, with_corrupt, without, hostile
 
 
-def test_corrupt_file_is_counted_and_others_survive(nottingham_builds):
-  tmp, info, clean_info = nottingham_builds
-  assert info['num_files'] == 16 and clean_info['num_files'] == 15
-  assert info['skipped'] == {'midi_parse_error': 1, 'no_4_4_bars': 3}
-  rows = (tmp / 'out_dirty' / 'skipped_files.tsv').read_text().splitlines()
-  assert rows[0] == 'path\treason\tmessage'
-  corrupt = [r.split('\t') for r in rows[1:] if 'corrupt.mid' in r]
-  assert len(corrupt) == 1 and corrupt[0][1] == 'midi_parse_error' and corrupt[0][2]
+def _windows_by_song(output_dir, info):
+  out = {}
   for split in pipeline.SPLITS:
-    assert info['splits'][split]['windows'] == clean_info['splits'][split]['windows']
-    assert info['splits'][split]['songs'] == clean_info['splits'][split]['songs']
-  assert sum(info['splits'][s]['songs'] for s in pipeline.SPLITS) == 12
+    for e in _read_split(output_dir, info, split):
+      out.setdefault(e['song_id'], set()).add((split, int(e['start_bar']),
+                                               e['states'].tobytes()))
+  return out
+
+
+def test_hostile_entries_are_listed_and_real_files_unchanged(nottingham_builds):
+  # The fuzz check: every entry is in the output or in the skipped list with its
+  # reason, and the real files give exactly the windows of a clean run.
+  tmp, info, clean_info, hostile = nottingham_builds
+  entries = os.listdir(tmp / 'dirty_midi')
+  assert info['num_files'] == len(entries) == 16 + len(hostile)
+  rows = (tmp / 'out_dirty' / 'skipped_files.tsv').read_text('utf-8').splitlines()
+  assert rows[0] == 'path\treason\tmessage'
+  skipped = {os.path.basename(names.unescape(r.split('\t')[0])): r.split('\t')[1:]
+             for r in rows[1:]}
+  assert all(message for _, message in skipped.values())
+  windows = _windows_by_song(tmp / 'out_dirty', info)
+  readable = os.access(tmp / 'dirty_midi' / 'zz_unreadable.mid', os.R_OK)  # root reads it.
+  expected = {'truncated': 'midi_parse_error', 'truncated_header': 'midi_parse_error',
+              'empty': 'empty_file', 'bad_header': 'midi_parse_error',
+              'huge_chunk': 'midi_parse_error', 'text': 'not_midi',
+              'directory': 'not_a_file', 'symlink_loop': 'not_a_file',
+              'dangling_symlink': 'not_a_file', 'fifo': 'not_a_file',
+              'zero_ticks_per_beat': 'midi_parse_error', 'tempo_storm': 'too_large',
+              'time_signature_storm': 'too_large', 'many_notes': 'too_large',
+              'one_tick_per_beat': 'too_large', 'oversize': 'too_large',
+              'non_utf8_name': None, 'unreadable': None if readable else 'unreadable'}
+  for name, kind in hostile.items():
+    song_id = os.fsencode(os.path.splitext(name)[0])
+    assert (name in skipped) != (song_id in windows), name  # Exactly one of the two.
+    if kind in expected:
+      assert (skipped[name][0] if name in skipped else None) == expected[kind], name
+  assert {skipped[n][0] for n, k in hostile.items() if k == 'bitflip' and n in skipped} <= {
+      'midi_parse_error', 'no_4_4_bars', 'no_windows'}
+  # A bit flip that still parses is kept (its notes are valid) but counted.
+  assert info['counters'].get('songs_parsed_with_anomalies', 0) >= 1
+  assert skipped['corrupt.mid'][0] == 'midi_parse_error'
+  assert sum(info['skipped'].values()) == len(skipped)
+  assert sum(info['splits'][s]['songs'] for s in pipeline.SPLITS) + len(skipped) == len(entries)
+  # The real files: the windows of the clean run, bit for bit, in the same splits.
+  clean = _windows_by_song(tmp / 'out_clean', clean_info)
+  assert len(clean) == 12
+  for song_id, song_windows in clean.items():
+    assert windows[song_id] == song_windows, song_id
+
+
+def test_skipped_names_are_escaped_losslessly():
+  for raw in (b'caf\xe9\t1.mid', b'a\\xe9b.mid', 'n\u00e9e.mid'.encode(), b'\x1b\n.mid'):
+    text = names.escape(os.fsdecode(raw))
+    assert '\t' not in text and '\n' not in text
+    text.encode('utf-8')  # Writable by any UTF-8 writer.
+    assert os.fsencode(names.unescape(text)) == raw
+  assert pipeline.split_of(os.fsdecode(b'caf\xe9'), 5, 5) in pipeline.SPLITS
 
 
 def test_tfrecords_match_info_and_split_by_song(nottingham_builds):
-  tmp, info, _ = nottingham_builds
+  tmp, info, _, _ = nottingham_builds
   output_dir = tmp / 'out_dirty'
   assert json.loads((output_dir / build.INFO_FILE).read_text()) == info
   assert info['window_steps'] == 32 and info['representation'] == 'melody'
@@ -89,15 +144,15 @@ def test_tfrecords_match_info_and_split_by_song(nottingham_builds):
     assert states.shape[1] == 32 and states.min() >= 0 and states.max() < melody.NUM_STATES
     assert len({s.tobytes() for s in states}) == len(states)  # de-duplicated
     assert not np.any(states[:, 0] == melody.HOLD)
-    songs[split] = {e['song_id'].decode() for e in examples}
+    songs[split] = {e['song_id'].decode('utf-8', 'surrogateescape') for e in examples}
     for song in songs[split]:
       assert pipeline.split_of(song, 30, 30) == split
-    for e in examples:  # Labels joined from the CSV by file name.
-      assert e['labels'].tolist() == [b'reel']
+    for e in examples:  # Labels joined from the CSV by file name (none for zz_ entries).
+      assert e['labels'].tolist() == ([] if e['song_id'].startswith(b'zz_') else [b'reel'])
       assert e['qpm'] == pytest.approx(120.0)
   assert not songs['train'] & songs['valid'] and not songs['train'] & songs['test']
   assert not songs['valid'] & songs['test']
-  assert sum(len(s) for s in songs.values()) == 12
+  assert sum(len({s for s in v if not s.startswith('zz_')}) for v in songs.values()) == 12
 
 
 def test_split_is_a_stable_hash():
@@ -138,3 +193,27 @@ def test_music21_folk_source(tmp_path):
   ids = {e['song_id'].decode() for e in examples}
   assert all('#' in i and i.split('/')[0] in sources.FOLK_COLLECTIONS for i in ids)
   assert {e['labels'][0].decode() for e in examples} <= set(sources.FOLK_COLLECTIONS)
+
+
+def test_a_dataset_is_reused_only_with_the_settings_it_was_built_with(tmp_path, monkeypatch):
+  monkeypatch.setenv('LSM_DATA_DIR', str(tmp_path))
+  two = ml_collections.ConfigDict({'name': 'mine', 'source': 'midi', 'midi_glob': 'x/*.mid'})
+  built = tmp_path / 'mine'
+  built.mkdir()
+  settings = build._jsonable(build.complete_config(two).to_dict())  # What a build records.
+  (built / build.INFO_FILE).write_text(json.dumps(
+      {'settings': settings, 'fingerprint': dataset_info.fingerprint(settings)}))
+  assert dataset_info.data_dir(two) == str(built)
+  four = ml_collections.ConfigDict(dict(two, window_bars=4))
+  assert dataset_info.fingerprint(four) != dataset_info.fingerprint(two)
+  # Layout fields (shards, name) do not shape the examples.
+  layout = dict(two, num_shards=8, name='x')
+  assert dataset_info.fingerprint(layout) == dataset_info.fingerprint(two)
+  # A config that differs gets its own directory beside the built one...
+  assert dataset_info.data_dir(four) == f'{built}-{dataset_info.fingerprint(four)}'
+  # ...and a config.data.dir that differs fails, naming the field.
+  with pytest.raises(dataset_info.DatasetMismatchError, match='window_bars: dataset 2, config 4'):
+    build.ensure_built(ml_collections.ConfigDict(dict(four, dir=str(built))))
+  # An explicit directory may come from another source (data_prep.build --source=...).
+  other = ml_collections.ConfigDict(dict(two, dir=str(built), midi_glob='elsewhere/*.mid'))
+  assert build.ensure_built(other) == str(built)

@@ -193,7 +193,8 @@ def test_evaluator_on_every_family(tiny_family, tmp_path, caplog):
 
 def test_grid_corners_decode_source_and_target(tiny_family):
   family, trained = tiny_family
-  codes = trained.encode(trained.read_split('test', 2))
+  examples = trained.read_split('test', 2)
+  codes = trained.encode(examples)
   selection = {'pitch_dims': [0], 'rhythm_dims': [1, 2], 'z_dim': trained.model.z_dim}
   grid_codes, values = knobs.grid(trained, codes.take([0]), codes.take([1]), selection)
   assert values.shape[:2] == (5, 5)
@@ -204,6 +205,23 @@ def test_grid_corners_decode_source_and_target(tiny_family):
   # Row 0 keeps the source's pitch dim, column 0 its rhythm dims.
   np.testing.assert_array_equal(grid_codes[0, :, 0], codes.mu[0, 0])
   np.testing.assert_array_equal(grid_codes[:, 0, 1:3], np.broadcast_to(codes.mu[0, 1:3], (5, 2)))
+  # pair_grids decodes the same grid (every pair in one call).
+  cells = [trained.notes(v, float(knobs.qpm_of(examples)[0])) for v in values.reshape(
+      (25,) + values.shape[2:])]
+  found = knobs.pair_grids(trained, examples, [(0, 1)], selection)
+  assert found['distinct_cells'] == [knobs.distinct_cells(cells)], family
+  assert found['anti_diagonal_repeats'] == [knobs.anti_diagonal_repeats(cells, 5, 5)]
+
+
+def test_anti_diagonal_repeats_and_tune_pairs():
+  a, b, c = [(0, 4, 60)], [(0, 4, 62)], [(0, 4, 64)]
+  # A 2 x 3 grid, row-major; anti-diagonals {0}, {1, 3}, {2, 4}, {5}.
+  assert knobs.anti_diagonal_repeats([a, b, c, b, c, a], 2, 3) == 2
+  assert knobs.anti_diagonal_repeats([a, b, c, a, b, c], 2, 3) == 0  # Columns alike only.
+  assert knobs.distinct_cells([a, b, c, b, c, a]) == 3
+  examples = {'start_bar': np.array([0, 1, 2, 0, 1, 0]), 'qpm': np.full(6, 120.0)}
+  pairs = knobs.tune_pairs(examples, 20, np.random.RandomState(0))
+  assert all(x != y and {x, y} <= {0, 3, 5} for x, y in pairs)
 
 
 # ----------------------------------------------------------------------------

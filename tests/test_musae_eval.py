@@ -108,6 +108,34 @@ def test_the_noise_rule():
   assert not samples.is_noise([(0, 1, 5, 0), (1, 2, 60, 1)], pitched=[False, True])  # Drums.
 
 
+def test_the_noise_rule_scatter():
+  # issue 14's noise: an onset every 16th, pitches leaping by octaves, all inside the piano.
+  scatter = [(i, i + 1, p) for i, p in enumerate([40, 80, 45, 85, 50, 90, 42, 70])]
+  assert samples.is_noise(scatter)
+  assert not samples.is_noise(scatter[:7])                # Too few onsets to tell.
+  assert not samples.is_noise(scatter, noise_leap=40)     # The threshold is a setting.
+  # A folk line: stepwise, the same onsets and span.
+  tune = [(i, i + 1, p) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62, 60, 72])]
+  assert samples.mean_leap(tune) == pytest.approx(26 / 9)
+  assert not samples.is_noise(tune)
+  # A pedal note under a tune (a folk figure): octave leaps within 19 semitones.
+  pedal = [(i, i + 1, p) for i, p in enumerate([81, 69, 85, 69, 81, 69, 85, 69, 83, 69])]
+  assert samples.mean_leap(pedal) > 12 and not samples.is_noise(pedal)
+  # Chords leap between voices; a polyphonic track is judged by range and span only.
+  chords = [(i // 2 * 2, i // 2 * 2 + 2, p) for i, p in enumerate([48, 72] * 8)]
+  assert not samples.is_monophonic(chords) and samples.mean_leap(chords) > 12
+  assert not samples.is_noise(chords)
+
+
+def test_aggregate_to_prior_var():
+  rng = np.random.RandomState(0)
+  prior = rng.randn(4000, 3)
+  # Codes of spread 0.3 with posterior variance 0.01: about 0.1 of the prior's variance.
+  ratio = samples.aggregate_to_prior_var(0.3 * rng.randn(4000, 3), np.full((4000, 3), 0.01),
+                                         prior)
+  assert ratio == pytest.approx(0.1, rel=0.1)
+
+
 def test_tag_pairs():
   tags = ['reels', 'hpps', 'morris', 'jigs']
   assert tag_pca.default_tag_pairs(tags) == [('reels', 'hpps'), ('hpps', 'morris'),
@@ -184,10 +212,12 @@ def test_samples(tiny_family, tmp_path):
   family, trained = tiny_family
   # Greedy: reuses the decoder the reconstruction test compiled.
   out = samples.Evaluator(trained, str(tmp_path), num_samples=6, num_written=2,
-                          greedy=True).run()
+                          greedy=True, num_codes=6).run()  # n = 6 reuses sample_prior
   assert out['num_samples'] == 6
-  for key in ('empty_share', 'noise_share'):
+  for key in ('empty_share', 'noise_share', 'data_noise_share'):
     assert 0 <= out[key] <= 1, key
+  assert out['data_noise_share'] == 0  # The rule never flags the data.
+  assert out['aggregate_to_prior_var'] > 0
   _, values = trained.sample(6, greedy=True, seed=0)  # The evaluator's draw.
   assert out['notes_per_sample'] == pytest.approx(np.mean([len(trained.notes(v))
                                                            for v in values]))

@@ -392,3 +392,22 @@ def test_page_in_chromium_upload_knob_rate_and_screenshot(server, browser, share
   assert not browser.find_element('id', 'panel-faders').is_displayed()
   assert not browser.find_element('id', 'panel-presets').is_displayed()
   assert browser.execute_script('return window.studio.lastError') is None
+
+
+def test_audio_renders_files_beside_midi_or_says_what_to_install(tmp_path, monkeypatch):
+  import pretty_midi
+  from lsm import audio
+  pm = pretty_midi.PrettyMIDI()
+  piano = pretty_midi.Instrument(0)
+  piano.notes.append(pretty_midi.Note(90, 60, 0.0, 0.5))
+  pm.instruments.append(piano)
+  midi = str(tmp_path / 'clip.mid')
+  pm.write(midi)
+  if audio.available():
+    wavs = audio.render_files([midi, str(tmp_path / 'picture.png')])
+    assert wavs == [str(tmp_path / 'clip.wav')]
+    with open(wavs[0], 'rb') as f:
+      assert f.read(4) == b'RIFF'
+  monkeypatch.setattr(audio.shutil, 'which', lambda name: None)
+  with pytest.raises(audio.AudioUnavailable, match='apt-get install fluidsynth'):
+    audio.render_files([midi])

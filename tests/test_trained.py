@@ -80,6 +80,19 @@ def test_batches_are_padded_to_one_size(musicvae_run):
   assert t._encode._cache_size() == 1  # pylint: disable=protected-access
 
 
+def test_smaller_pad_sizes_compile_once_each_and_agree(musicvae_run):
+  _, workdir = musicvae_run
+  t = trained_lib.TrainedModel.load(workdir, batch_size=8, pad_sizes=(1,))
+  examples = t.read_split('test', 11)
+  full = t.encode(examples).mu  # Chunks of 8 and 3: both padded to 8.
+  singles = [t.encode({k: v[i:i + 1] for k, v in examples.items()}).mu for i in range(2)]
+  np.testing.assert_allclose(np.concatenate(singles), full[:2], rtol=1e-5, atol=1e-6)
+  assert t._encode._cache_size() == 2  # pylint: disable=protected-access
+  assert t.padded_size(1) == 1 and t.padded_size(2) == 8
+  with pytest.raises(ValueError, match='pad_sizes'):
+    trained_lib.TrainedModel.load(workdir, batch_size=8, pad_sizes=(16,))
+
+
 def test_every_family_serves_the_contract(tiny_family):
   family, t = tiny_family
   examples = t.read_split('test', 12)

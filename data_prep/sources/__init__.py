@@ -20,6 +20,7 @@ from data_prep.sources.midi import (glob_root, list_midi_songs, load_midi_song, 
                                     read_groups_csv, read_labels_csv, split_list)
 from data_prep.sources.music21_folk import (FOLK_COLLECTIONS, list_music21_folk_songs,  # noqa: F401
                                             load_music21_tune)
+from lsm import errors
 
 # name -> (list(data_config) -> [SongRef], load(ref, settings) -> LoadedSong).
 SOURCES = {
@@ -33,7 +34,7 @@ SOURCES = {
 
 def check_source(name: str) -> None:
   if name not in SOURCES:
-    raise ValueError(f'unknown data source {name!r}; choose from {sorted(SOURCES)}')
+    raise errors.ConfigError(f'unknown data source {name!r}; choose from {sorted(SOURCES)}')
 
 
 def list_songs(config) -> list[SongRef]:

@@ -48,10 +48,12 @@ class SongRef:
 
 @dataclasses.dataclass(frozen=True)
 class LoadedSong:
-  """A song's MIDI, with beats and downbeat flags when a beat file gave them."""
+  """A song's MIDI, with beats and downbeat flags when a beat file gave them, and what
+  looked damaged in a file that still parsed (lsm.midi_input.parse_with_anomalies)."""
   pm: pretty_midi.PrettyMIDI
   beat_times: np.ndarray | None = None
   downbeats: np.ndarray | None = None
+  anomalies: tuple[str, ...] = ()
 
 
 def round_robin(groups: Sequence[Sequence]) -> list:

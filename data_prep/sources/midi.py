@@ -1,19 +1,29 @@
 """Source 'midi': a glob of MIDI files (local or any Beam filesystem such as gs://),
 optionally with a labels CSV (and a group column: phrases of one piece share a split)
-and a sidecar beat file next to each MIDI."""
+and a sidecar beat file next to each MIDI.
+
+A local glob lists every entry whose name matches, files or not (a directory called
+x.mid, a FIFO, a dangling link, a link loop): loading one of those fails on the worker
+like any bad file, so it is counted and listed with its reason instead of vanishing.
+Files are read and measured by lsm.midi_input, with the data config's limits.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import posixpath
 import re
 
-import pretty_midi
+from absl import logging
+from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 from data_prep.sources.base import ExtractionError, LoadedSong, SongRef
 from data_prep.sources.base import max_songs_of
+from lsm import errors
+from lsm import midi_input
 from lsm.representation import quantize
 
 _WILDCARDS = re.compile(r'[*?\[]')
@@ -105,6 +115,26 @@ def read_groups_csv(path: str, path_column: str, group_column: str) -> dict[str,
   return {k: v for k, v in table.items() if k not in ambiguous}
 
 
+def match_entries(pattern: str) -> list[str]:
+  """Every path `pattern` matches, sorted, with Beam's glob syntax ('*' stays within a
+  directory, '**' crosses them). Locally, entries that are not files are included."""
+  if '://' in pattern:  # Object stores (gs://...) hold only objects.
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+  regex = re.compile(FileSystem.translate_pattern(pattern))
+  root = glob_root(pattern) or '.'
+  if not os.path.isdir(root):
+    return []
+
+  def unlisted(error: OSError) -> None:  # Its entries cannot be seen, so not counted.
+    logging.warning('cannot list %s: %s', midi_input.display_name(error.filename or root),
+                    error.strerror)
+
+  paths = []
+  for directory, dirs, files in os.walk(root, onerror=unlisted):
+    paths += [p for p in (os.path.join(directory, n) for n in dirs + files) if regex.match(p)]
+  return sorted(paths)
+
+
 def split_list(value: str) -> list[str]:
   """'a, b' -> ['a', 'b']: config fields that may name several globs or files."""
   return [v.strip() for v in value.split(',') if v.strip()]
@@ -132,9 +162,9 @@ def list_midi_songs(midi_glob: str, labels: dict[str, tuple[str, ...]] | None = 
   for pattern in globs:
     root = glob_root(pattern)
     prefix = posixpath.basename(root.rstrip('/')) + '/' if len(globs) > 1 else ''
-    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    paths = match_entries(pattern)
     if not paths:
-      raise ValueError(f'midi_glob {pattern!r} matches no file')
+      raise errors.ConfigError(f'midi_glob {pattern!r} matches no file')
     for path in paths:
       rel = _relative(path, root)
       song_labels = next((labels[k] for k in _label_keys(rel) if k in labels), ())
@@ -154,8 +184,17 @@ def _read_beats(midi_path: str, beat_file: str, downbeat_column: int):
     raise ExtractionError('beat_file_error', f'{path}: {type(e).__name__}: {e}') from e
 
 
+def _read_bytes(uri: str, limits: midi_input.Limits) -> bytes:
+  """The file's bytes; a local entry is checked to be a file first (a FIFO never opens)."""
+  if '://' not in uri:
+    return midi_input.read_bytes(uri, limits.max_bytes)
+  with FileSystems.open(uri) as f:
+    return f.read(limits.max_bytes + 1)  # parse_with_anomalies refuses one byte more.
+
+
 def load_midi_song(ref: SongRef, beat_file: str | None = None,
-                   downbeat_column: int = 2, beat_file_optional: bool = False) -> LoadedSong:
+                   downbeat_column: int = 2, beat_file_optional: bool = False,
+                   limits: midi_input.Limits = midi_input.Limits()) -> LoadedSong:
   """Reads a MIDI file and, if `beat_file` names one, the beat file beside it.
 
   Args:
@@ -165,27 +204,30 @@ def load_midi_song(ref: SongRef, beat_file: str | None = None,
     beat_file_optional: a song without the sidecar file takes its bars from
       the MIDI's tempo map (a corpus mixing POP909 with files that have no
       beat file); a sidecar that exists but cannot be read still fails.
+    limits: bytes, notes, bars and tempo events a file may hold.
 
   Raises:
-    ExtractionError: 'midi_parse_error' or 'beat_file_error'.
+    ExtractionError: a lsm.midi_input reason ('not_a_file', 'midi_parse_error',
+      'too_large', ...) or 'beat_file_error'.
   """
+  name = midi_input.display_name(ref.path)
   try:
-    with FileSystems.open(ref.uri) as f:
-      pm = pretty_midi.PrettyMIDI(io.BytesIO(f.read()))
-  except Exception as e:  # mido/pretty_midi raise many kinds on corrupt files.
-    raise ExtractionError('midi_parse_error', f'{type(e).__name__}: {e}') from e
-  if beat_file is None:
-    return LoadedSong(pm)
-  if beat_file_optional and not FileSystems.exists(
-      FileSystems.join(FileSystems.split(ref.uri)[0], beat_file)):
-    return LoadedSong(pm)
-  return LoadedSong(pm, *_read_beats(ref.uri, beat_file, downbeat_column))
+    pm, anomalies = midi_input.parse_with_anomalies(_read_bytes(ref.uri, limits), name, limits)
+  except midi_input.MidiInputError as e:  # The skipped list names the file already.
+    raise ExtractionError(e.reason, str(e).removeprefix(f'{name}: ')) from e
+  except Exception as e:  # Reading a remote object can fail in many ways too.
+    raise ExtractionError('unreadable', f'{type(e).__name__}: {e}') from e
+  if beat_file is None or (beat_file_optional and not FileSystems.exists(
+      FileSystems.join(FileSystems.split(ref.uri)[0], beat_file))):
+    return LoadedSong(pm, anomalies=tuple(anomalies))
+  return LoadedSong(pm, *_read_beats(ref.uri, beat_file, downbeat_column),
+                    anomalies=tuple(anomalies))
 
 
 
 def list_songs(config) -> list[SongRef]:
   if not config.get('midi_glob'):
-    raise ValueError('source=midi needs config.data.midi_glob')
+    raise errors.ConfigError('source=midi needs config.data.midi_glob')
   labels, groups = None, None
   if config.get('labels_csv'):  # One CSV, or several separated by commas.
     labels = {}
@@ -202,5 +244,6 @@ def list_songs(config) -> list[SongRef]:
 
 def load_song(ref: SongRef, settings) -> LoadedSong:
   return load_midi_song(ref, settings.get('beat_file'), settings.get('beat_file_downbeat_column', 2),
-                        bool(settings.get('beat_file_optional')))
+                        bool(settings.get('beat_file_optional')),
+                        midi_input.Limits.of(settings))
 

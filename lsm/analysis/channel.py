@@ -114,7 +114,6 @@ def analyse(decode_fn: Callable[[np.ndarray], np.ndarray], mu_e: np.ndarray,
     (the exact expectation for these clips) and 'theory_dataset' (D(R) of the
     variances)}.
   """
-  import jax  # pylint: disable=g-import-not-at-top
   if num_draws < 1:
     raise ValueError(f'num_draws must be >= 1, got {num_draws}')
   rates = [float(r) for r in rates]
@@ -123,17 +122,11 @@ def analyse(decode_fn: Callable[[np.ndarray], np.ndarray], mu_e: np.ndarray,
   # float64 for the statistics; the channel and decoder run in float32.
   mu_e, var_e = np.asarray(mu_e, np.float64), np.asarray(var_e, np.float64)
   variances = np.asarray(variances, np.float64)
-  # The source's mean and variance: each clip's own, or one [z] for every clip.
-  src_mean, src_var = (mu_e, var_e) if source is None else (
-      np.broadcast_to(np.asarray(source[0], np.float64), mu_e.shape),
-      np.broadcast_to(np.asarray(source[1], np.float64), mu_e.shape))
-  f32 = lambda x: np.asarray(x, np.float32)
+  src_mean, src_var = _source_arrays(mu_e, var_e, source)
   per_rate = []
   for i, rate in enumerate(rates):
     bits = allocate(variances, rate, allocation)
-    z_e, z_d = _draws(jax.random.key(seed), jax.random.fold_in(jax.random.key(seed + 1), i),
-                      f32(mu_e), f32(var_e), f32(src_mean), f32(src_var), f32(bits),
-                      num_draws=num_draws)  # [K, C, z] each
+    z_e, z_d = send(mu_e, var_e, bits, seed, i, num_draws, source)  # [K, C, z] each
     err = np.sum((np.asarray(z_d, np.float64) - np.asarray(z_e, np.float64)) ** 2, -1)  # [K, C]
     per_draw = err.mean(axis=1)
     shrink = np.exp2(-2.0 * bits)
@@ -162,6 +155,33 @@ def analyse(decode_fn: Callable[[np.ndarray], np.ndarray], mu_e: np.ndarray,
     })
   return {'mu_e': mu_e, 'var_e': var_e,
           'mu_decoded': np.asarray(decode_fn(mu_e.astype(np.float32))), 'per_rate': per_rate}
+
+
+def _source_arrays(mu_e: np.ndarray, var_e: np.ndarray,
+                   source: tuple[np.ndarray, np.ndarray] | None):
+  """The source's mean and variance per clip: each clip's own, or one [z] for every clip."""
+  if source is None:
+    return mu_e, var_e
+  return (np.broadcast_to(np.asarray(source[0], np.float64), mu_e.shape),
+          np.broadcast_to(np.asarray(source[1], np.float64), mu_e.shape))
+
+
+def send(mu_e: np.ndarray, var_e: np.ndarray, bits: np.ndarray, seed: int = 0,
+         rate_index: int = 0, num_draws: int = 1,
+         source: tuple[np.ndarray, np.ndarray] | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+  """(z_e, z_d) [num_draws, C, z]: z_e ~ N(mu_e, var_e) sent through the channel with
+  `bits` per dim (analyse's draws for rate number `rate_index`: the same seed gives the
+  same z_e at every rate, and the same draws as analyse)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  mu_e, var_e = np.asarray(mu_e, np.float64), np.asarray(var_e, np.float64)
+  src_mean, src_var = _source_arrays(mu_e, var_e, source)
+  f32 = lambda x: np.asarray(x, np.float32)
+  z_e, z_d = _draws(jax.random.key(seed),
+                    jax.random.fold_in(jax.random.key(seed + 1), rate_index),
+                    f32(mu_e), f32(var_e), f32(src_mean), f32(src_var), f32(bits),
+                    num_draws=num_draws)
+  return np.asarray(z_e), np.asarray(z_d)
 
 
 @functools.cache

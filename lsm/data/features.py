@@ -65,7 +65,9 @@ def _as_list(name: str, feature: Feature, value: Any) -> list:
       raise ValueError(f'feature {name!r}: expected shape {feature.shape}, got {arr.shape}')
     values = arr.reshape(-1).tolist()
   if feature.dtype == 'bytes':
-    return [v.encode('utf-8') if isinstance(v, str) else bytes(v) for v in values]
+    # surrogateescape: a song id from a file name that is not UTF-8 keeps its bytes.
+    return [v.encode('utf-8', 'surrogateescape') if isinstance(v, str) else bytes(v)
+            for v in values]
   return values
 
 

@@ -33,6 +33,8 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from lsm import errors
+
 _NOT_TYPES = ('base',)
 
 
@@ -43,7 +45,7 @@ def types() -> list[str]:
 def get(type_name: str):
   """The Evaluator class of lsm/evaluators/<type_name>.py."""
   if type_name not in types():
-    raise ValueError(f'unknown evaluator type {type_name!r}; choose from {types()}')
+    raise errors.ConfigError(f'unknown evaluator type {type_name!r}; choose from {types()}')
   return importlib.import_module(f'{__name__}.{type_name}').Evaluator
 
 
@@ -56,10 +58,11 @@ def specs(config: ml_collections.ConfigDict) -> dict[str, dict[str, Any]]:
     spec = dict(spec.to_dict() if hasattr(spec, 'to_dict') else spec)
     type_name = spec.get('type', name)
     if type_name not in types():
-      raise ValueError(f'config.evals.{name}.type={type_name!r}: choose from {types()}')
+      raise errors.ConfigError(f'config.evals.{name}.type={type_name!r}: choose from {types()}')
     every = spec.get('every', 0) or 0
     if not isinstance(every, int) or every < 0:
-      raise ValueError(f'config.evals.{name}.every must be a non-negative integer, got {every!r}')
+      raise errors.ConfigError(f'config.evals.{name}.every must be a non-negative integer, '
+                               f'got {every!r}')
     out[name] = dict(spec, type=type_name, every=every)
   return out
 
@@ -71,4 +74,4 @@ def make(trained, spec: Mapping[str, Any], output_dir: str | None = None):
   try:
     return cls(trained, output_dir=output_dir, **cfg)
   except TypeError as e:
-    raise ValueError(f'evaluator {spec["type"]!r}: {e}') from e
+    raise errors.ConfigError(f'evaluator {spec["type"]!r}: {e}') from e

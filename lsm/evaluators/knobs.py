@@ -12,6 +12,12 @@ grid: the 2-way interpolation (lsm.analysis.interpolation.two_way_grid) from
   the first measured clip (top left) to the measured clip whose mu lies
   farthest from it (bottom right), pitch down the rows, rhythm across the
   columns; every cell decoded with the source's conditioning.
+grid_pairs (default 0: none): the same grid between `grid_pairs` random pairs of
+  tunes of the split (the first clip of two songs, as the grid of two users'
+  files takes them): its distinct cells and its anti-diagonal repeats, cells
+  decoded as another cell of their anti-diagonal. Those cells share every dim
+  but the pitch and rhythm dims, so a repeat is a knob the decoder ignored
+  (issue 14: 12 of 25 distinct when those dims held 5% of the code's KL).
 
 The pitch and rhythm dims come from a disentangle report: the `selection`
 setting, else <workdir>/disentangle/disentangle.json or
@@ -21,7 +27,9 @@ evaluator on `selection_clips` train clips (logged).
 
 Metrics: '<set>_<metric>@<amount>' for set in pitch, rhythm, rest, random_pitch,
 random_rhythm and the clip_features METRICS; baseline_agreement (input vs its
-decoding), baseline_density, grid_distinct_cells, grid_cells, num_clips.
+decoding), baseline_density, grid_distinct_cells, grid_cells, num_clips; with
+grid_pairs: pair_grid_distinct_cells (mean over pairs), _min, and
+pair_grid_anti_diagonal_repeats (mean).
 Files: knobs_measure.json, grid_r<i>_c<j>.mid per cell, grid.png.
 """
 
@@ -38,6 +46,7 @@ from lsm.analysis import clip_features as cf
 from lsm.analysis import interpolation
 from lsm.analysis import latent_directions as ld
 from lsm.evaluators import base
+from lsm.midi_input import display_name
 from lsm.representation.formats import qpm_of
 
 REPORT_PATHS = (('disentangle', 'disentangle.json'),
@@ -216,9 +225,61 @@ def grid(trained, source, target, selection: Mapping, rows: int = 5,
   return codes, values.reshape((rows, cols) + values.shape[1:])
 
 
+def _key(cell: Sequence[tuple]) -> tuple:
+  return tuple(tuple(int(x) for x in n) for n in cell)
+
+
 def distinct_cells(notes: Sequence[Sequence[tuple]]) -> int:
   """How many cells decode to different notes."""
-  return len({tuple(tuple(int(x) for x in n) for n in cell) for cell in notes})
+  return len({_key(cell) for cell in notes})
+
+
+def anti_diagonal_repeats(notes: Sequence[Sequence[tuple]], rows: int, cols: int) -> int:
+  """Cells (row-major notes of a rows x cols grid) that decode as another cell of their
+  anti-diagonal (equal i + j) does. Such cells share every dim but the pitch and rhythm
+  dims (two_way_grid), so a repeat is a pitch or rhythm move the decoder ignored."""
+  repeats = 0
+  for s in range(rows + cols - 1):
+    diagonal = [_key(notes[i * cols + s - i]) for i in range(rows) if 0 <= s - i < cols]
+    repeats += len(diagonal) - len(set(diagonal))
+  return repeats
+
+
+def tune_pairs(examples: Mapping[str, np.ndarray], num_pairs: int,
+               rng: np.random.RandomState) -> list[tuple[int, int]]:
+  """`num_pairs` random pairs of different tunes: rows of their first clips (start_bar
+  0), as the grid of two users' files takes them; any two rows without start_bar."""
+  size = ld.num_rows(examples)
+  starts = (np.flatnonzero(np.asarray(examples['start_bar']) == 0)
+            if 'start_bar' in examples else np.arange(size))
+  if len(starts) < 2:
+    starts = np.arange(size)
+  return [tuple(int(i) for i in rng.choice(starts, 2, replace=False)) for _ in range(num_pairs)]
+
+
+def pair_grids(trained, examples: Mapping[str, np.ndarray], pairs: Sequence[tuple[int, int]],
+               selection: Mapping, rows: int = 5, cols: int = 5) -> dict[str, list[int]]:
+  """The grid between each pair (source, target) of rows of `examples`, all decoded in
+  one call: {'distinct_cells': [...], 'anti_diagonal_repeats': [...]} per pair."""
+  pitch, rhythm = ld.grid_dims(selection)
+  used = sorted({i for pair in pairs for i in pair})
+  row_of = {i: k for k, i in enumerate(used)}
+  chosen = ld.take(examples, used)
+  codes, qpm = trained.encode(chosen), qpm_of(chosen)
+  z = np.concatenate([interpolation.two_way_grid(
+      codes.mu[row_of[a]], pitch, rhythm, codes.mu[row_of[b]][pitch],
+      codes.mu[row_of[b]][rhythm], rest_target=codes.mu[row_of[b]], num_rows=rows,
+      num_cols=cols).reshape(rows * cols, -1) for a, b in pairs])
+  cond = {k: np.repeat(np.asarray(v)[[row_of[a] for a, _ in pairs]], rows * cols, 0)
+          for k, v in codes.conditioning.items()}
+  values = trained.decode(z.astype(np.float32), cond)
+  out = {'distinct_cells': [], 'anti_diagonal_repeats': []}
+  for k, (a, _) in enumerate(pairs):
+    cells = [trained.notes(v, float(qpm[row_of[a]]))
+             for v in values[k * rows * cols:(k + 1) * rows * cols]]
+    out['distinct_cells'].append(distinct_cells(cells))
+    out['anti_diagonal_repeats'].append(anti_diagonal_repeats(cells, rows, cols))
+  return out
 
 
 def write_grid(trained, values: np.ndarray, qpm: float, selection: Mapping,
@@ -271,7 +332,9 @@ def apply_to_midi(trained, selection: Mapping, midi_path: str, dims: str, amount
   trained.song_to_midi(outputs, song).write(files[1])
   files.append(piano_roll.piano_rolls(
       [song_notes(trained, inputs, song), song_notes(trained, outputs, song)],
-      [f'{name}: input', f'{tag}: dims {chosen} moved by {amount:g}'],
+      # Titles print a name that is not UTF-8 as \xNN (matplotlib cannot draw surrogates).
+      [f'{display_name(name)}: input', f'{display_name(tag)}: dims {chosen} moved by '
+       f'{amount:g}'],
       os.path.join(output_dir, f'{tag}.png'),
       steps_per_bar=int(trained.settings['steps_per_bar'])))
   agreement = float(np.mean([trained.agreement(a, b) for a, b in zip(inputs, outputs)]))
@@ -306,7 +369,8 @@ class Evaluator(base.Evaluator):
   def __init__(self, trained, output_dir=None, split: str = 'test', num_clips: int = 200,
                amounts: Sequence[float] | float = (0.5, 1.0, 2.0), num_draws: int = 5,
                seed: int = 0, rows: int = 5, cols: int = 5, grid: bool = True,
-               selection: str | None = None, selection_clips: int = 256):
+               grid_pairs: int = 0, selection: str | None = None,
+               selection_clips: int = 256):
     super().__init__(trained, output_dir)
     self.split = split
     self.num_clips = int(num_clips)
@@ -314,6 +378,7 @@ class Evaluator(base.Evaluator):
                                        else [amounts])]
     self.num_draws, self.seed = int(num_draws), int(seed)
     self.rows, self.cols, self.grid = int(rows), int(cols), bool(grid)
+    self.grid_pairs = int(grid_pairs)
     self.selection_path, self.selection_clips = selection, int(selection_clips)
     self.report: dict | None = None
 
@@ -341,6 +406,14 @@ class Evaluator(base.Evaluator):
     metrics.update(baseline_agreement=report['baseline']['agreement'],
                    baseline_density=report['baseline']['mean_density'], num_clips=float(n))
     files = self._grid(examples, codes, selection, report, metrics) if self.grid else []
+    if self.grid_pairs:
+      pairs = tune_pairs(pool, self.grid_pairs, np.random.RandomState(self.seed + 1))
+      found = pair_grids(t, pool, pairs, selection, self.rows, self.cols)
+      report['pair_grids'] = dict(found, pairs=pairs)
+      metrics.update(
+          pair_grid_distinct_cells=float(np.mean(found['distinct_cells'])),
+          pair_grid_distinct_cells_min=float(np.min(found['distinct_cells'])),
+          pair_grid_anti_diagonal_repeats=float(np.mean(found['anti_diagonal_repeats'])))
     if self.output_dir:
       report['files'] = [self.write_json('knobs_measure.json', report)] + files
     self.report = report

@@ -11,6 +11,7 @@ import importlib
 
 import ml_collections
 
+from lsm import errors
 from lsm.models import base
 
 # Names used before the models were laid out by paper: workdirs trained then keep
@@ -37,8 +38,8 @@ def _module(name: str):
     if not (e.name and module_name.startswith(e.name)):
       raise
     path = 'lsm/models/' + canonical_name(name).replace('.', '/')
-    raise ValueError(f'config.model.name={name!r}: no module {path}.py or '
-                     f'package {path}/') from None
+    raise errors.ConfigError(f'config.model.name={name!r}: no module {path}.py or '
+                             f'package {path}/') from None
 
 
 def default_config(name: str) -> ml_collections.ConfigDict:
@@ -53,8 +54,8 @@ def get_model(model_config: ml_collections.ConfigDict) -> base.Model:
   name = canonical_name(str(model_config.name))
   module = _module(name)
   if not hasattr(module, 'Model'):
-    raise ValueError(f'config.model.name={model_config.name!r}: lsm.models.{name} defines '
-                     'no Model')
+    raise errors.ConfigError(f'config.model.name={model_config.name!r}: lsm.models.{name} '
+                             'defines no Model')
   if name != model_config.name:
     model_config = model_config.copy_and_resolve_references()
     with model_config.unlocked():

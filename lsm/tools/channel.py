@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
 from absl import flags
 
 from lsm.analysis import channel as channel_lib
@@ -63,16 +62,19 @@ def _define_flags():
 
 def main(argv, config_flag):
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  from lsm.evaluators import channel  # pylint: disable=g-import-not-at-top
-  cli.setup_process(argv)
   f = flags.FLAGS
+  cli.check_inputs(f.workdir, config_flag.value, [f.input_midi])
+  cli.setup_process(argv)
+  from lsm.evaluators import channel  # pylint: disable=g-import-not-at-top
   result = run(f.workdir, f.input_midi, config_flag.value, f.output_dir, f.batch_size,
                rates=[float(r) for r in f.rates], allocation=f.allocation,
                source_stats=f.source_stats, num_clips=f.num_clips, split=f.split,
                num_draws=f.num_draws, num_thresholds=f.num_thresholds, seed=f.seed)
   print(channel.summary(result))
+  cli.audio_for(result.get('files', []))
 
 
 if __name__ == '__main__':
+  from lsm import cli  # pylint: disable=g-import-not-at-top
   _config = _define_flags()
-  app.run(lambda argv: main(argv, _config))
+  cli.run(lambda argv: main(argv, _config))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
 from absl import flags
 
 _CONFIG = None  # Flags are defined only when run as a script (see the bottom).
@@ -48,9 +47,10 @@ def _define_flags():
 
 def main(argv):
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  from lsm.evaluators import disentangle  # pylint: disable=g-import-not-at-top
-  cli.setup_process(argv)
   f = flags.FLAGS
+  cli.check_inputs(f.workdir, _CONFIG.value)
+  cli.setup_process(argv)
+  from lsm.evaluators import disentangle  # pylint: disable=g-import-not-at-top
   report = run(f.workdir, _CONFIG.value, f.output_dir, f.batch_size, split=f.split,
                num_clips=f.num_clips, seeds=[int(s) for s in f.seeds], threshold=f.threshold,
                top_k_pitch=f.top_k_pitch, top_k_rhythm=f.top_k_rhythm)
@@ -58,5 +58,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  from lsm import cli  # pylint: disable=g-import-not-at-top
   _CONFIG = _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -29,11 +29,11 @@ import json
 import os
 from typing import Any, Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
 import ml_collections
 
+from lsm import errors
 from lsm.analysis import fadernets_paper
 from lsm.evaluators import base
 
@@ -58,8 +58,8 @@ def parse_compare(entry: str) -> tuple[str, str | None, str]:
   name, sep, rest = entry.partition('=')
   spec, colon, workdir = rest.rpartition(':') if '.py' in rest else ('', '', rest)
   if not (sep and name and workdir) or (colon and not spec):
-    raise ValueError(f'--compare={entry!r}: expected name=WORKDIR or '
-                     'name=CONFIG[:VARIANT]:WORKDIR')
+    raise errors.ConfigError(f'--compare={entry!r}: expected name=WORKDIR or '
+                             'name=CONFIG[:VARIANT]:WORKDIR')
   return name, spec or None, workdir
 
 
@@ -224,9 +224,12 @@ def _define_flags():
 
 def main(argv):
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
-  cli.setup_process(argv)
   f = flags.FLAGS
+  cli.check_inputs(f.workdir, _CONFIG.value)
+  for entry in f.compare:
+    cli.check_inputs(parse_compare(entry)[2])
+  cli.setup_process(argv)
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
   load = lambda workdir, config: trained_lib.TrainedModel.load(workdir, config,
                                                                batch_size=f.batch_size)
   main_model = load(f.workdir, _CONFIG.value)
@@ -250,8 +253,10 @@ def main(argv):
                parts=f.parts, settings=settings)
   print(markdown(report))
   print('\n'.join(report['files']))
+  cli.audio_for(report['files'])
 
 
 if __name__ == '__main__':
+  from lsm import cli  # pylint: disable=g-import-not-at-top
   _CONFIG = _define_flags()
-  app.run(main)
+  cli.run(main)

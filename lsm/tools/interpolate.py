@@ -20,19 +20,27 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
+
+
+def clip_index(song, bar: int, midi_path: str) -> int:
+  """The index of the clip of `song` (read from `midi_path`) that holds 4/4 bar `bar`,
+  or a MidiInputError naming the file."""
+  from lsm import midi_input  # pylint: disable=g-import-not-at-top
+  held = np.flatnonzero((song.start_bars <= bar) & (bar < song.start_bars + song.window_bars))
+  if bar < 0 or not len(held):
+    raise midi_input.MidiInputError(
+        f'{midi_input.display_name(midi_path)}: bar {bar} is out of range; its clips start '
+        f'at 4/4 bars {song.start_bars.tolist()} and last {song.window_bars} bar(s)',
+        midi_input.NO_CLIP)
+  return int(held[0])
 
 
 def read_clip(trained, midi_path: str, bar: int = 0):
   """(song, index) of the clip of `midi_path` that holds 4/4 bar `bar`."""
   song = trained.read_midi(midi_path)
-  held = np.flatnonzero((song.start_bars <= bar) & (bar < song.start_bars + song.window_bars))
-  if bar < 0 or not len(held):
-    raise ValueError(f'{midi_path}: bar {bar} is out of range; its clips start at 4/4 bars '
-                     f'{song.start_bars.tolist()} and last {song.window_bars} bar(s)')
-  return song, int(held[0])
+  return song, clip_index(song, bar, midi_path)
 
 
 def run(workdir, input_a: str, input_b: str, method: str = 'slerp', steps: int = 9,
@@ -40,6 +48,7 @@ def run(workdir, input_a: str, input_b: str, method: str = 'slerp', steps: int =
   """Interpolates from input_a to input_b and writes the files; returns the report (what
   interpolate.json holds) plus '_clip_a', '_clip_b', '_codes', '_decoded'. `workdir` may
   be a loaded TrainedModel."""
+  from lsm import midi_input  # pylint: disable=g-import-not-at-top
   from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
   from lsm.representation import formats  # pylint: disable=g-import-not-at-top
   t = (workdir if isinstance(workdir, trained_lib.TrainedModel)
@@ -68,10 +77,10 @@ def run(workdir, input_a: str, input_b: str, method: str = 'slerp', steps: int =
   per_step = [{'alpha': float(a), 'agreement_with_a': t.agreement(clip_a, d),
                'agreement_with_b': t.agreement(clip_b, d), 'code_norm': float(np.linalg.norm(c))}
               for a, d, c in zip(alphas, decoded, codes)]
-  titles = ([f'A: {os.path.basename(input_a)} bar {bar_a}']
+  titles = ([f'A: {midi_input.display_name(os.path.basename(input_a))} bar {bar_a}']
             + [f"step {k}: alpha {s['alpha']:.2f}, agreement A {s['agreement_with_a']:.2f} / "
                f"B {s['agreement_with_b']:.2f}" for k, s in enumerate(per_step)]
-            + [f'B: {os.path.basename(input_b)} bar {bar_b}'])
+            + [f'B: {midi_input.display_name(os.path.basename(input_b))} bar {bar_b}'])
   files.append(t.plot([clip_a, *decoded, clip_b], titles, os.path.join(out, 'interpolation.png'),
                       qpm=float(qpm), num_steps=t.clip_steps))
   report = {'per_step': per_step, 'settings': {
@@ -104,16 +113,23 @@ def _define_flags():
 
 def main(argv, config_flag):
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_process(argv)
+  from lsm import midi_input  # pylint: disable=g-import-not-at-top
+  from lsm.representation import formats  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
+  saved = cli.check_inputs(f.workdir, config_flag.value)
+  for path, bar in ((f.input_a, f.bar_a), (f.input_b, f.bar_b)):  # Before any loading.
+    clip_index(midi_input.read_user_midi(path, formats.settings_of(saved.data)), bar, path)
+  cli.setup_process(argv)
   report = run(f.workdir, f.input_a, f.input_b, f.method, f.steps, f.bar_a, f.bar_b,
                f.output_dir, config_flag.value)
   for k, s in enumerate(report['per_step']):
     print(f"step {k:2d}  alpha {s['alpha']:.3f}  agreement A {s['agreement_with_a']:.3f}  "
           f"B {s['agreement_with_b']:.3f}  |z| {s['code_norm']:.3f}")
-  print('\n'.join(report['files']))
+  print('\n'.join(midi_input.display_name(p) for p in report['files']))
+  cli.audio_for(report['files'])
 
 
 if __name__ == '__main__':
+  from lsm import cli  # pylint: disable=g-import-not-at-top
   _config = _define_flags()
-  app.run(lambda argv: main(argv, _config))
+  cli.run(lambda argv: main(argv, _config))

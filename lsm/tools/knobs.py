@@ -56,14 +56,16 @@ def _define_flags():
 
 def main(argv):
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
-  from lsm.evaluators import knobs  # pylint: disable=g-import-not-at-top
-  cli.setup_process(argv)
   f = flags.FLAGS
   if f.action in ('apply', 'grid') and not f.input_midi:
     raise app.UsageError(f'--action={f.action} needs --input_midi')
   if f.action == 'grid' and not f.target_midi:
     raise app.UsageError('--action=grid needs --target_midi')
+  cli.check_inputs(f.workdir, _CONFIG.value, [f.input_midi, f.target_midi]
+                   if f.action != 'measure' else [])
+  cli.setup_process(argv)
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  from lsm.evaluators import knobs  # pylint: disable=g-import-not-at-top
   trained = trained_lib.TrainedModel.load(f.workdir, _CONFIG.value, batch_size=f.batch_size)
   output_dir = f.output_dir or os.path.join(f.workdir, 'knobs')
   if f.action == 'measure':
@@ -72,6 +74,7 @@ def main(argv):
                                 seed=f.seed, grid=False, selection=f.disentangle_json)
     evaluator.run()
     print(knobs.table(evaluator.report), *evaluator.report['files'], sep='\n')
+    cli.audio_for(evaluator.report['files'])
     return
   selection = knobs.selection_for(trained, f.disentangle_json)
   if f.action == 'apply':
@@ -84,8 +87,10 @@ def main(argv):
                                 f.cols, output_dir)
     print(f"pitch dims {result['pitch_dims']} down, rhythm dims {result['rhythm_dims']} across")
   print(*result['files'], sep='\n')
+  cli.audio_for(result['files'])
 
 
 if __name__ == '__main__':
+  from lsm import cli  # pylint: disable=g-import-not-at-top
   _CONFIG = _define_flags()
-  app.run(main)
+  cli.run(main)

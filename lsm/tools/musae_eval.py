@@ -15,8 +15,8 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import time
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -89,14 +89,18 @@ def evaluate(trained, output_dir: str, f) -> dict:
 
 def main(argv):
   from lsm import cli  # pylint: disable=g-import-not-at-top
-  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
-  cli.setup_process(argv)
   f = flags.FLAGS
+  cli.check_inputs(f.workdir, _CONFIG.value)
+  cli.setup_process(argv)
+  from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
   output_dir = f.output_dir or os.path.join(f.workdir, 'musae_eval')
+  start = time.time()
   results = evaluate(trained_lib.TrainedModel.load(f.workdir, _CONFIG.value), output_dir, f)
   print(json.dumps({'output_dir': output_dir, **results}, indent=1, default=float))
+  cli.audio_under(output_dir, start)
 
 
 if __name__ == '__main__':
+  from lsm import cli  # pylint: disable=g-import-not-at-top
   _CONFIG = _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from lsm import errors
 from lsm.models import base
 from lsm.nn import rnn
 from lsm.nn import losses
@@ -279,6 +280,11 @@ class Model(base.Model):
   # ------------------------------------------------------------- inference
 
   def init(self, rng: jax.Array, batch: base.Batch) -> base.Params:
+    if batch['states'].shape[-1] != self.seq_len:  # Else training fails at the first eval.
+      raise errors.ConfigError(
+          f'config.model.seq_len={self.seq_len}, but the dataset\'s windows hold '
+          f'{batch["states"].shape[-1]} steps (config.data.window_bars x steps_per_bar): '
+          'set config.model.seq_len to match')
     states = jnp.asarray(batch['states'], jnp.int32)
     return self.module.init({'params': rng}, states)['params']
 

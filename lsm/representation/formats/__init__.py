@@ -44,6 +44,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from lsm import errors
+from lsm import midi_input
+
 # Every data-config field the prep pipeline reads, with its default (the one table:
 # configs/common.py starts from it, data_prep/build.py completes configs with it).
 COMMON_DEFAULTS = {
@@ -65,6 +68,12 @@ COMMON_DEFAULTS = {
     'valid_percent': 5.0,               # Share of songs (not windows) per split.
     'test_percent': 5.0,
     'num_shards': 4,                    # Train shards; valid/test get proportionally fewer.
+    # Per-file limits (lsm/midi_input.py): a file over one is skipped as 'too_large' in
+    # prep and refused in use, in well under a second instead of minutes.
+    'max_file_bytes': midi_input.DEFAULT_MAX_BYTES,
+    'max_notes': midi_input.DEFAULT_MAX_NOTES,
+    'max_bars': midi_input.DEFAULT_MAX_BARS,           # 4/4 bars (beats / 4).
+    'max_tempo_events': midi_input.DEFAULT_MAX_TEMPO_EVENTS,  # Tempo + time signatures.
 }
 
 
@@ -75,7 +84,7 @@ def names() -> list[str]:
 def get(name: str) -> types.ModuleType:
   """The representation module called `name` (lsm/representation/formats/<name>.py)."""
   if name not in names():
-    raise ValueError(f'unknown representation {name!r}; choose from {names()}')
+    raise errors.ConfigError(f'unknown representation {name!r}; choose from {names()}')
   return importlib.import_module(f'{__name__}.{name}')
 
 
@@ -142,13 +151,15 @@ def qpm_of(examples: Mapping[str, np.ndarray], n: int | None = None) -> np.ndarr
   return np.full(n, 120.0)
 
 
-def load_song(path: str, settings: Mapping[str, Any]) -> _Song:
-  """The PrettyMIDI of `path` and, when settings name a beat file beside it, its beats."""
+def load_song(path: str, settings: Mapping[str, Any], pm=None) -> _Song:
+  """The PrettyMIDI of `path` (or `pm`, when parsed already) and, when settings name a
+  beat file beside the path, its beats."""
   import pretty_midi  # pylint: disable=g-import-not-at-top
   from lsm.representation import quantize  # pylint: disable=g-import-not-at-top
-  pm = pretty_midi.PrettyMIDI(path)
+  if pm is None:
+    pm = pretty_midi.PrettyMIDI(path)
   beat_file = settings.get('beat_file')
-  if beat_file:
+  if beat_file and os.path.isfile(path):
     beat_path = os.path.join(os.path.dirname(path), beat_file)
     if os.path.exists(beat_path):
       beats, downbeats = quantize.read_beat_file(beat_path,
@@ -170,9 +181,12 @@ def _tile(examples: list[dict], window_bars: int) -> list[dict]:
 
 
 def read_midi(path: str, data_config: Mapping[str, Any],
-              numeric_keys: tuple[str, ...] | None = None) -> Song:
+              numeric_keys: tuple[str, ...] | None = None, midi=None) -> Song:
   """The clips of a MIDI file, cut exactly as the dataset's examples were (same
   extractor, same settings) but without the filters that drop bars of a corpus.
+
+  `midi`: the file already parsed (a PrettyMIDI, e.g. of an upload); `path` then only
+  names it.
 
   Raises:
     melody_extraction.ExtractionError: the file gives no clip (with the reason).
@@ -180,7 +194,7 @@ def read_midi(path: str, data_config: Mapping[str, Any],
   settings = settings_of(data_config)
   module = get(settings['representation'])
   settings.update(getattr(module, 'USE_SETTINGS', lambda s: {})(settings))
-  examples = module.extract(load_song(path, settings), _Ref(song_id=path), settings)
+  examples = module.extract(load_song(path, settings, midi), _Ref(song_id=path), settings)
   examples = _tile(examples, int(settings['window_bars']))
   keys = numeric_keys or tuple(k for k, v in examples[0].items()
                                if k not in ('start_bar', 'qpm')

@@ -84,7 +84,7 @@ def spec(settings: dict[str, Any]) -> features.Spec:
 
 def is_labelled(song_id: str, fraction: float) -> bool:
   """Whether a song's label is known: a stable, split-independent hash."""
-  digest = hashlib.sha256(_LABELLED_SALT + song_id.encode('utf-8')).digest()
+  digest = hashlib.sha256(_LABELLED_SALT + song_id.encode('utf-8', 'surrogateescape')).digest()
   return int.from_bytes(digest[:8], 'big') / 2**64 < fraction
 
 
