@@ -317,3 +317,12 @@ def test_loss_decreases_with_adam(params, k):
     p, opt_state = train_step(p, opt_state, jax.random.key(step), jnp.int32(step))
   after = float(eval_loss(p))
   assert after < 0.5 * before, (before, after)
+
+
+def test_config_weighs_the_summed_kl_and_keeps_the_papers_weight():
+  from configs import musicvae as musicvae_config  # pylint: disable=g-import-not-at-top
+  small = musicvae_config.get_config('small').model
+  assert (small.kl_reduction, small.beta) == ('sum', 0.05)
+  # :paper_kl is the model's own default: yang2019's beta 0.1 on the KL averaged over dims.
+  paper, default = musicvae_config.get_config('small,paper_kl').model, musicvae.default_config()
+  assert (paper.kl_reduction, paper.beta) == (default.kl_reduction, default.beta) == ('mean', 0.1)
