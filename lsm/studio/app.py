@@ -108,7 +108,7 @@ def create_app(studio: studio_lib.Studio) -> fastapi.FastAPI:
     name = upload_file.filename or 'upload.mid'
     await upload_file.close()
     if len(data) > cap:
-      raise _error(413, f'{studio_lib._display_name(name)}: over the {cap:,}-byte limit for a '
+      raise _error(413, f'{studio_lib.upload_name(name)}: over the {cap:,}-byte limit for a '
                         'MIDI file')
     try:
       return await _in_thread(studio.add_upload, model, data, name)

@@ -108,6 +108,12 @@ class Controls:
     self._stats: dict | None = None
     self.deterministic = False
 
+  @property
+  def default_source(self) -> str:
+    """The channel's source statistics by default: a deterministic encoder's posterior
+    has nothing to rate-limit, so its codes' aggregate is used."""
+    return 'aggregate' if self.deterministic else 'posterior'
+
   def _component_names(self) -> list[str]:
     k = self.trained.model.num_components
     if k < 2:
@@ -170,7 +176,7 @@ class Controls:
                    for a, f in self.faders.items()],
         'components': self.component_names,
         'channel': {'sources': list(channel.SOURCE_STATS),
-                    'default_source': 'aggregate' if self.deterministic else 'posterior',
+                    'default_source': self.default_source,
                     'deterministic_encoder': self.deterministic,
                     'max_bits': CHANNEL_MAX_BITS},
     }

@@ -150,7 +150,7 @@ class Studio:
       midi_input.MidiInputError: too large, not MIDI, damaged, or no usable 4/4 bar.
     """
     e = self.entry(key)
-    name = _display_name(filename)
+    name = upload_name(filename)
     song = midi_input.read_user_midi(data, e.trained.settings, name=name,
                                      max_bytes=self.max_upload_bytes)
     truncated = len(song) > self.max_clips
@@ -233,7 +233,7 @@ class Studio:
       outs = [c.interpolate(self._input(key, input_id), self._input(key, input_b, 'input_b'),
                             float(params.get('alpha', 0.5)), str(params.get('method', 'slerp')))]
     elif op == 'channel':
-      source = params.get('source') or c.describe()['channel']['default_source']
+      source = params.get('source') or c.default_source
       outs = [c.channel(self._input(key, input_id), float(params.get('rate', 16)), source,
                         seed)]
     else:
@@ -268,7 +268,7 @@ class Studio:
     return self.outputs.get(oid)
 
 
-def _display_name(filename: str | None) -> str:
+def upload_name(filename: str | None) -> str:
   """An upload's name for messages and downloads: its base name, printable, short."""
   name = os.path.basename(str(filename or 'upload.mid').replace('\\', '/'))
   name = ''.join(ch if ch.isprintable() else '?' for ch in name)[:120]
