@@ -49,6 +49,10 @@ def run_config(config: ml_collections.ConfigDict, **overrides) -> None:
   config.eval_every = 2_000  # Steps between held-out evaluations.
   config.eval_batches = config_dict.placeholder(int)  # Cap on eval batches (None: whole split).
   config.checkpoint_every = 2_000  # Steps between checkpoints.
+  # Compute precision: 'float32', or 'bfloat16' (matmuls and activations in bf16; params,
+  # gradients, optimiser state and loss float32; no loss scaling needed, see
+  # lsm/train_step.py apply_precision). bf16 pays on GPUs and TPUs, not on CPUs.
+  config.precision = 'float32'
   config.keep_checkpoints = 3  # Newest checkpoints kept.
   # Plug-in evaluations (lsm/evaluators/<type>.py): training runs an entry every `every`
   # steps (0: only `python -m lsm.evaluate --workdir=W --eval=<name>`), e.g.

@@ -50,6 +50,10 @@ def _performance_data(**overrides) -> ml_collections.ConfigDict:
   )
   # max_tokens, label_classes, labelled_fraction, the paper's segment filters...: the
   # defaults of lsm/representation/formats/performance.py DEFAULTS.
+  # Labelled examples put in every training batch (lsm/data/input_pipeline.py; read at
+  # input time, not part of the dataset). 0: batches as the shuffle gives them. The
+  # GM-VAE config sets a few (configs/fadernets.py).
+  cfg.labelled_per_batch = 0
   cfg.update(overrides)
   return cfg
 

@@ -1,10 +1,17 @@
 """The Beam pipeline: song references in, TFRecord shards of examples out.
 
   song refs -> load + extract (lsm/representation/formats/<representation>.py)
-               + split by song hash + encode (failures to a tagged side output)
-            -> de-duplicate per split -> TFRecords
+               + split by song hash + de-duplicate within the song + encode
+               (failures to a tagged side output)
+            -> window tuples -> de-duplicate per split -> TFRecords
+  one tuple per song -> counts of songs and of windows before de-duplication
   counts (windows, songs, skipped reasons) -> one JSON-lines file
   skipped songs -> skipped_files.tsv (names escaped: data_prep/names.py)
+
+What flows between the steps is tuples of bytes, str and int (Beam's fast coders; a dict
+of numpy arrays would be pickled at every step), one per window only where windows are
+needed (de-duplication, writing) and one per song elsewhere: Beam's own cost per song
+is then well under the cost of parsing it (benchmarks/prep_throughput.py).
 
 Everything that can fail on one song's account (reading, parsing, extraction, the
 split's hash of its name, encoding its examples, formatting its skipped row) runs
@@ -15,6 +22,7 @@ dict), so the same graph runs on the direct runner and on Dataflow.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -30,6 +38,7 @@ from apache_beam.io.filesystems import FileSystems
 from lsm.representation import formats
 from data_prep import names
 from data_prep import sources
+from lsm import progress
 from lsm.data import features
 from lsm.representation import melody_extraction
 
@@ -68,10 +77,19 @@ def skipped_row(path: str, reason: str, message: Any) -> str:
   return '\t'.join((names.escape(path), reason, names.escape(_one_line(message))))
 
 
+# What ProcessSong yields. A window: (split, dedup key, song id, start bar, encoded
+# tf.train.Example); the dedup key is the bytes of the representation's DEDUP_KEYS.
+WINDOW_SPLIT, WINDOW_KEY, WINDOW_SONG, WINDOW_START, WINDOW_ENCODED = range(5)
+# To the SONGS output, one per song that gives windows: (split, song id, its examples
+# before de-duplication).
+SONGS = 'songs'
+
+
 class ProcessSong(beam.DoFn):
-  """Loads a song and yields its examples, each with its split and its encoded
-  tf.train.Example; yields a skipped_files.tsv row to the SKIPPED output instead when
-  the song gives none, for any reason: (reason, row)."""
+  """Loads a song and yields its windows (tuples, see WINDOW_*) and one (split, song id,
+  number of examples before de-duplication) to the SONGS output; yields a
+  skipped_files.tsv row to the SKIPPED output instead when the song gives none, for any
+  reason: (reason, row)."""
 
   def __init__(self, settings: dict[str, Any], total: int, log_every: int = 100):
     self._settings = settings
@@ -79,16 +97,33 @@ class ProcessSong(beam.DoFn):
     self._log_every = log_every
 
   def setup(self):
+    # The cyclic garbage collector would otherwise walk every object of the imports
+    # (TensorFlow, Beam: about half a million) each time a song's notes fill its young
+    # generation: a third of a song's CPU time. Frozen, they are never walked.
+    gc.freeze()
     self._done = 0
     self._start = time.time()
     self._spec = formats.get(self._settings['representation']).spec(self._settings)
+    self._dedup_keys = formats.get(self._settings['representation']).DEDUP_KEYS
     self._parsed = beam.metrics.Metrics.counter('lsm', 'songs_processed')
     self._windows = beam.metrics.Metrics.counter('lsm', 'windows_extracted')
     # Files that parsed although they look damaged (a bit flip that leaves valid
     # events, notes that never end): kept, as their notes are valid, but counted.
     self._anomalies = beam.metrics.Metrics.counter('lsm', 'songs_parsed_with_anomalies')
+    # On a terminal a bar replaces the progress lines (one per worker process).
+    self._bar = progress.bar(self._total, 'songs', 'song')
 
-  def _examples_of(self, ref: sources.SongRef) -> tuple[list[dict[str, Any]], tuple]:
+  def teardown(self):
+    if self._bar is not None:
+      self._bar.close()
+    gc.unfreeze()
+
+  def _examples_of(self, ref: sources.SongRef
+                   ) -> tuple[str, bytes, int, list[tuple], tuple]:
+    """(split, song id, number of examples, windows, anomalies) of a song; its windows
+    de-duplicated already, as the split's de-duplication would (repeated sections give a
+    third of a pop song's windows): of identical ones, the first (then the smallest
+    bytes), encoded alone."""
     s = self._settings
     song = sources.load_song(ref, s)
     examples = formats.get(s['representation']).extract(song, ref, s)
@@ -99,11 +134,18 @@ class ProcessSong(beam.DoFn):
     # Beam's coders write str as strict UTF-8: the id travels as its bytes (a name that is
     # not UTF-8 keeps them, see split_of), as the TFRecord stores it.
     song_id = ref.song_id.encode('utf-8', 'surrogateescape')
-    out = []
+    first: dict[bytes, tuple[int, list]] = {}  # dedup key -> (start bar, its examples)
     for example in examples:
       example = dict(example, song_id=song_id, labels=list(ref.labels))
-      out.append(dict(example, split=split, encoded=_encode(example, self._spec)))
-    return out, getattr(song, 'anomalies', ())
+      key, start = _dedup_key(example, self._dedup_keys), int(example['start_bar'])
+      kept = first.get(key)
+      if kept is None or start < kept[0]:
+        first[key] = (start, [example])
+      elif start == kept[0]:
+        kept[1].append(example)
+    windows = [(split, key, song_id, start, min(_encode(e, self._spec) for e in tied))
+               for key, (start, tied) in first.items()]
+    return split, song_id, len(examples), windows, getattr(song, 'anomalies', ())
 
   def process(self, ref: sources.SongRef):
     try:
@@ -111,7 +153,7 @@ class ProcessSong(beam.DoFn):
       # warnings-as-errors filter those warnings would fail the song.
       with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        examples, anomalies = self._examples_of(ref)
+        split, song_id, num_examples, windows, anomalies = self._examples_of(ref)
     except melody_extraction.ExtractionError as e:
       yield beam.pvalue.TaggedOutput(SKIPPED, (e.reason, skipped_row(ref.path, e.reason, e)))
     except Exception as e:  # One bad file must never stop the pipeline.
@@ -122,12 +164,15 @@ class ProcessSong(beam.DoFn):
         self._anomalies.inc()
         logging.info('%s parsed with anomalies: %s', names.escape(ref.path),
                      '; '.join(anomalies))
-      self._windows.inc(len(examples))
-      yield from examples
+      self._windows.inc(num_examples)
+      yield beam.pvalue.TaggedOutput(SONGS, (split, song_id, num_examples))
+      yield from windows
     finally:
       self._parsed.inc()
       self._done += 1
-      if self._done % self._log_every == 0:
+      if self._bar is not None:
+        self._bar.update(1)
+      elif self._done % self._log_every == 0:
         rate = self._done / (time.time() - self._start)
         logging.info('worker %d: processed %d songs (of %d in the dataset), '
                      '%.1f songs/s', os.getpid(), self._done, self._total, rate)
@@ -135,11 +180,67 @@ class ProcessSong(beam.DoFn):
 
 def _first_window(windows):
   """The representative of identical windows: deterministic across runs."""
-  return min(windows, key=lambda w: (w['song_id'], w['start_bar']))
+  return min(windows, key=lambda w: (w[WINDOW_SONG], w[WINDOW_START], w[WINDOW_ENCODED]))
 
 
 def _encode(example: dict[str, Any], spec: features.Spec) -> bytes:
-  return features.encode_example(spec, {k: example[k] for k in spec})
+  return encode_example(spec, {k: example[k] for k in spec})
+
+
+# tf.train.Example written by hand: the message features.encode_example builds (with the
+# protocol buffer objects, 40 us a window) in a fraction of the time (tests/test_data_prep.py
+# compares the two). Example {Features features = 1}, Features {map<string, Feature>
+# feature = 1}, Feature {oneof: BytesList bytes_list = 1, FloatList float_list = 2,
+# Int64List int64_list = 3}, the lists' values field 1 (numbers packed). The map's entries
+# go in the spec's order, so a window's bytes are the same on every run (the protocol
+# buffer library writes them in an order that changes from process to process).
+
+
+def _varint(value: int) -> bytes:
+  value &= 0xFFFFFFFFFFFFFFFF  # A negative int64 is its two's complement.
+  out = bytearray()
+  while value >= 0x80:
+    out.append((value & 0x7F) | 0x80)
+    value >>= 7
+  out.append(value)
+  return bytes(out)
+
+
+_VARINTS = [_varint(v) for v in range(1 << 14)]
+_KEYS: dict[str, bytes] = {}  # A feature's name as a map entry's key field.
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+  """A length-delimited field: its tag byte, its length, its bytes."""
+  n = len(payload)
+  return tag + (_VARINTS[n] if n < 16384 else _varint(n)) + payload
+
+
+def encode_example(spec: features.Spec, values: dict[str, Any]) -> bytes:
+  """The tf.train.Example of features.encode_example (the same checks of names and
+  shapes), serialised with its features in the spec's order."""
+  missing, extra = set(spec) - set(values), set(values) - set(spec)
+  if missing or extra:
+    raise ValueError(f'example does not match spec: missing {sorted(missing)}, '
+                     f'unexpected {sorted(extra)}')
+  entries = []
+  for name, feature in spec.items():
+    vals = features._as_list(name, feature, values[name])  # pylint: disable=protected-access
+    if feature.dtype == 'int64':
+      small = _VARINTS
+      packed = b''.join(small[v] if 0 <= v < 16384 else _varint(v) for v in vals)
+      kind = _field(b'\x1a', _field(b'\x0a', packed) if vals else b'')
+    elif feature.dtype == 'float32':
+      with np.errstate(over='ignore'):  # Beyond float32: inf, as protocol buffers write it.
+        packed = np.asarray(vals, dtype='<f4').tobytes()
+      kind = _field(b'\x12', _field(b'\x0a', packed) if vals else b'')
+    else:
+      kind = _field(b'\x0a', b''.join(_field(b'\x0a', v) for v in vals))
+    key = _KEYS.get(name)
+    if key is None:
+      key = _KEYS[name] = _field(b'\x0a', name.encode('utf-8'))
+    entries.append(_field(b'\x0a', key + _field(b'\x12', kind)))
+  return _field(b'\x0a', b''.join(entries))
 
 
 def _dedup_key(example: dict[str, Any], keys: Sequence[str]) -> bytes:
@@ -159,16 +260,15 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
     num_shards: shards per split.
     log_every: a worker logs progress every this many songs.
   """
-  extractor = formats.get(settings['representation'])
-
   # Extract windows; failed songs go to a side output.
   results = (
       root
       | 'ListSongs' >> beam.Create(list(refs))
       | 'Distribute' >> beam.Reshuffle()
       | 'ExtractWindows' >> beam.ParDo(
-          ProcessSong(settings, len(refs), log_every)).with_outputs(SKIPPED, main='windows'))
-  windows, skipped = results.windows, results[SKIPPED]
+          ProcessSong(settings, len(refs), log_every)).with_outputs(
+              SKIPPED, SONGS, main='windows'))
+  windows, skipped, songs = results.windows, results[SKIPPED], results[SONGS]
   counts = []
 
   # Skipped songs: one sorted TSV, and a count per reason.
@@ -182,29 +282,29 @@ def build(root: beam.Pipeline, refs: Sequence[sources.SongRef], settings: dict[s
   counts.append(skipped | 'SkipReasons' >> beam.Map(lambda s: ('skipped', s[0]))
                 | 'CountSkipped' >> beam.combiners.Count.PerElement())
 
-  # Songs and raw windows per split.
-  counts.append(windows
-                | 'SongOf' >> beam.Map(lambda w: ('songs', w['split'], w['song_id']))
+  # Songs and raw windows per split, from one element per song.
+  counts.append(songs
+                | 'SongOf' >> beam.Map(lambda s: ('songs', s[0], s[1]))
                 | 'DistinctSongs' >> beam.Distinct()
                 | 'SplitOfSong' >> beam.Map(lambda k: (k[0], k[1]))
                 | 'CountSongs' >> beam.combiners.Count.PerElement())
-  counts.append(windows
-                | 'RawSplit' >> beam.Map(lambda w: ('windows_before_dedup', w['split']))
-                | 'CountRaw' >> beam.combiners.Count.PerElement())
+  counts.append(songs
+                | 'RawSplit' >> beam.Map(lambda s: (('windows_before_dedup', s[0]), s[2]))
+                | 'CountRaw' >> beam.CombinePerKey(sum))
 
-  # Per split: de-duplicate identical windows, write shards.
-  parts = windows | 'BySplit' >> beam.Partition(
-      lambda w, n: SPLITS.index(w['split']), len(SPLITS))
+  # De-duplicate identical windows within each split, then write each split's shards.
+  unique = (windows
+            | 'KeyByStates' >> beam.Map(lambda w: ((w[WINDOW_SPLIT], w[WINDOW_KEY]), w))
+            | 'Dedup' >> beam.CombinePerKey(_first_window)
+            | 'Unique' >> beam.Values())
+  counts.append(unique
+                | 'SplitOf' >> beam.Map(lambda w: ('windows', w[WINDOW_SPLIT]))
+                | 'CountUnique' >> beam.combiners.Count.PerElement())
+  parts = unique | 'BySplit' >> beam.Partition(
+      lambda w, n: SPLITS.index(w[WINDOW_SPLIT]), len(SPLITS))
   for split, part in zip(SPLITS, parts):
-    unique = (part
-              | f'KeyByStates_{split}' >> beam.Map(lambda w: (_dedup_key(w, extractor.DEDUP_KEYS), w))
-              | f'Dedup_{split}' >> beam.CombinePerKey(_first_window)
-              | f'Unique_{split}' >> beam.Values())
-    counts.append(unique
-                  | f'SplitOf_{split}' >> beam.Map(lambda w: ('windows', w['split']))
-                  | f'Count_{split}' >> beam.combiners.Count.PerElement())
-    _ = (unique
-         | f'Encoded_{split}' >> beam.Map(lambda w: w['encoded'])
+    _ = (part
+         | f'Encoded_{split}' >> beam.Map(lambda w: w[WINDOW_ENCODED])
          | f'Write_{split}' >> beam.io.WriteToTFRecord(
              FileSystems.join(output_dir, split), file_name_suffix='.tfrecord',
              num_shards=num_shards[split], shard_name_template='-SSSSS-of-NNNNN'))

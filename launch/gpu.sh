@@ -4,11 +4,26 @@
 #
 # Usage: launch/gpu.sh CONFIG WORKDIR [extra lsm.main flags...]
 #   e.g. launch/gpu.sh configs/musicvae.py /data/runs/mvae --config.batch_size=512
+#        launch/gpu.sh configs/musicvae.py /data/runs/mvae --config.precision=bfloat16
+#   BENCHMARK=1 launch/gpu.sh CONFIG [lsm.benchmark flags...]: the speed figures instead
+#   (python -m lsm.benchmark; no workdir), e.g. --steps=20 --config.precision=bfloat16.
 # Environment: PYTHON (default python3), CUDA_VISIBLE_DEVICES to pick GPUs,
 #   DRY_RUN=1 to print the command only.
 # Needs jax with CUDA on the host: pip install -r requirements.txt "jax[cuda12]==0.10.2"
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+
+# JAX takes most of each GPU; TensorFlow (input only) is kept off them by lsm.main.
+export XLA_PYTHON_CLIENT_MEM_FRACTION="${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.9}"
+
+if [[ "${BENCHMARK:-0}" == 1 ]]; then
+  [[ $# -ge 1 ]] || die "usage: BENCHMARK=1 $0 CONFIG [lsm.benchmark flags...]"
+  config=$1
+  shift
+  check_config "$config"
+  run "${PYTHON:-python3}" -m lsm.benchmark --config="$config" "$@"
+  exit 0
+fi
 
 usage="usage: $0 CONFIG WORKDIR [lsm.main flags...]"
 [[ $# -ge 2 ]] || die "$usage"
@@ -16,6 +31,4 @@ config=$1 workdir=$2
 shift 2
 check_config "$config"
 
-# JAX takes most of each GPU; TensorFlow (input only) is kept off them by lsm.main.
-export XLA_PYTHON_CLIENT_MEM_FRACTION="${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.9}"
 run "${PYTHON:-python3}" -m lsm.main --config="$config" --workdir="$workdir" "$@"

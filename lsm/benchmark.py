@@ -1,74 +1,370 @@
-r"""Benchmark: train steps/s and examples/s of any config, real input pipeline included.
+r"""Benchmark: training and inference speed of any config, optionally against PyTorch.
 
-  python -m lsm.benchmark --config=configs/musicvae.py --steps=20
-  python -m lsm.benchmark --config=configs/musicvae.py:small --config.batch_size=256
+  python -m lsm.benchmark --config=configs/musicvae.py:small --steps=10
+  python -m lsm.benchmark --config=configs/musicvae.py:small --vs-torch --rounds=5
+  python -m lsm.benchmark --config=configs/musicvae.py --steps=1 --rounds=3 --vs-torch \
+      --config.model.scheduled_sampling_k=0 --config.precision=bfloat16
 
-Builds the config's dataset if needed, compiles the train step once (timed
-separately), runs --warmup steps, then times --steps steps and prints one
-summary line (and JSON with --json_out). A benchmark, not a test.
+Builds the config's dataset if needed and prints, for the config's model:
+  - compile time of the train step (lower + compile, ahead of time) and the first step;
+  - train steps/s and examples/s (after --warmup steps; each round's batches come from
+    the real input pipeline, fetched before its clock starts), and the
+    process CPU seconds per step: on a host shared with other jobs the wall time
+    measures the load as much as the code, the CPU time much less so (it still counts
+    threads that spin while waiting, and tf.data's input threads on lsm's side);
+  - peak memory: host RSS of the process, and the device's peak bytes where the
+    backend reports them (GPU, TPU; not CPU);
+  - decode latency: free-running greedy decoding of one clip's posterior mean (p50 and
+    p95 over --decode_calls calls) and of 64 clips (p50);
+  - grid latency: the 2-way grid, 2 clips encoded and 25 cells decoded (p50).
+With --vs-torch the PyTorch equivalent of the model (benchmarks/torch_models.py; torch
+is a benchmark-only dependency, benchmarks/requirements-torch.txt), started from lsm's
+parameters, runs in the same process on batches of the same input stream and on the same
+clips, in interleaved rounds (lsm, then torch, --rounds times),
+and each figure gets the ratio torch / lsm (> 1: lsm is faster). Figures are medians
+over rounds. Both parameter counts are printed as a check that the models match.
+A benchmark, not a test; --json_out writes the figures.
 """
+
+from __future__ import annotations
 
 import json
 import platform
+import resource
+import shutil
+import statistics
+import tempfile
 import time
 
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
+import numpy as np
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
-_STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps.')
+_STEPS = flags.DEFINE_integer('steps', 10, 'Timed train steps per round.')
+_ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds (interleaved with torch under --vs-torch).')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
+_DECODE_CALLS = flags.DEFINE_integer('decode_calls', 20, 'Timed decode calls per round.')
+_VS_TORCH = flags.DEFINE_bool('vs-torch', False,
+                              'Also time the PyTorch equivalent (benchmarks/torch_models.py).')
+_TORCH_THREADS = flags.DEFINE_integer('torch_threads', None,
+                                      "torch.set_num_threads (default: torch's own).")
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Also write the figures here.')
 flags.mark_flag_as_required('config')
+
+GRID = (5, 5)  # The 2-way grid's rows x columns (yang2019 §4; the studio's grid).
+DECODE_BATCH = 64
+
+
+def grid_weights(z_dim: int, rows: int = GRID[0], cols: int = GRID[1]) -> np.ndarray:
+  """[rows * cols, z_dim] weights w: cell (i, j) = a + w * (b - a), the first half of the
+  dims moving down the rows and the second half across the columns."""
+  first = np.arange(z_dim) < z_dim // 2
+  i, j = np.meshgrid(np.arange(rows) / max(rows - 1, 1), np.arange(cols) / max(cols - 1, 1),
+                     indexing='ij')
+  return np.where(first, i.reshape(-1, 1), j.reshape(-1, 1)).astype(np.float32)
+
+
+def peak_rss_mb() -> float:
+  """The process's peak resident set size so far (Linux reports KiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def device_peak_mb(device) -> float | None:
+  """The device's peak bytes in use, where its backend reports memory stats (not CPU)."""
+  stats = device.memory_stats() if hasattr(device, 'memory_stats') else None
+  if not stats or 'peak_bytes_in_use' not in stats:
+    return None
+  return stats['peak_bytes_in_use'] / 2**20
+
+
+def timed(fn, calls: int) -> list[float]:
+  """Seconds of each of `calls` calls of fn (fn blocks until its result is ready)."""
+  out = []
+  for _ in range(calls):
+    t0 = time.perf_counter()
+    fn()
+    out.append(time.perf_counter() - t0)
+  return out
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+  return round(float(np.percentile(seconds, q)) * 1e3, 2)
+
+
+def _median(xs: list[float]) -> float:
+  return round(statistics.median(xs), 4)
+
+
+def tile_batch(batch: dict, n: int) -> dict[str, np.ndarray]:
+  """The first n examples of `batch` as numpy, repeating it if it holds fewer."""
+  out = {}
+  for k, v in batch.items():
+    v = np.asarray(v)
+    reps = -(-n // v.shape[0])
+    out[k] = np.concatenate([v] * reps)[:n]
+  return out
+
+
+class LsmSide:
+  """lsm's jitted train step and inference functions on one config."""
+
+  def __init__(self, config, data_path):
+    import jax  # pylint: disable=g-import-not-at-top
+    from lsm import train  # pylint: disable=g-import-not-at-top
+    from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
+    self.jax = jax
+    self.config = config
+    self.workdir = tempfile.mkdtemp(prefix='lsm_benchmark_')  # Checkpointer's; removed.
+    exp = train.Experiment(config, self.workdir, data_path=data_path)
+    self.model = exp.model
+    source = input_pipeline.DataSource(
+        data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
+        keys=exp.model.input_keys, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer)
+    self.batches = source.train_iterator()
+    self.state = exp.init_state()
+    self.num_params = sum(x.size for x in jax.tree.leaves(self.state.params))
+
+    # Compile ahead of time, so that compilation and the first step are timed apart.
+    first = next(self.batches)
+    t0 = time.perf_counter()
+    self.step_fn = exp.jit_train_step().lower(self.state, first).compile()
+    self.compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    self.state, metrics = self.step_fn(self.state, first)
+    jax.block_until_ready(metrics)
+    self.first_step_s = time.perf_counter() - t0
+    logging.info('compiled in %.1f s, first step %.1f s', self.compile_s, self.first_step_s)
+    self.metrics = metrics
+    self.clips = tile_batch(first, max(DECODE_BATCH, config.batch_size))
+
+    model = self.model
+    weights = jax.numpy.asarray(grid_weights(model.z_dim))
+
+    def grid(params, pair):
+      mu, _ = model.posterior(params, pair)
+      z = mu[0] + weights * (mu[1] - mu[0])
+      cond = jax.tree.map(lambda c: jax.numpy.repeat(c[:1], len(weights), axis=0),
+                          model.conditioning(pair))
+      return model.decode(params, z, None, greedy=True, conditioning=cond)
+
+    # Decode from z: the posterior is computed once outside the timing for B=1 and B=64
+    # (what a slider move costs), inside it for the grid (two new clips).
+    self._decode_z = jax.jit(lambda p, z, c: model.decode(p, z, None, greedy=True,
+                                                          conditioning=c))
+    self._posterior = jax.jit(lambda p, b: model.posterior(p, b)[0])
+    self._grid = jax.jit(grid)
+    self.inputs = {}
+    for n in (1, DECODE_BATCH):
+      clips = {k: v[:n] for k, v in self.clips.items()}
+      self.inputs[n] = (self._posterior(self.state.params, clips),
+                        model.conditioning(clips))
+    self.pair = {k: v[:2] for k, v in self.clips.items()}
+    for n in self.inputs:  # Compile every inference function before timing.
+      jax.block_until_ready(self.decode(n))
+    jax.block_until_ready(self.grid())
+
+  def train(self, steps: int) -> tuple[float, float]:
+    """Wall and process CPU seconds per step over `steps` steps. The batches are taken
+    from the input pipeline before the clock starts, as the torch side's are."""
+    batches = [next(self.batches) for _ in range(steps)]
+    t0, c0 = time.perf_counter(), time.process_time()
+    for batch in batches:
+      self.state, self.metrics = self.step_fn(self.state, batch)
+    self.jax.block_until_ready(self.metrics)
+    return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
+
+  def decode(self, n: int):
+    z, cond = self.inputs[n]
+    return self.jax.block_until_ready(self._decode_z(self.state.params, z, cond))
+
+  def grid(self):
+    return self.jax.block_until_ready(self._grid(self.state.params, self.pair))
+
+
+class TorchSide:
+  """The PyTorch equivalent (benchmarks/torch_models.py) on the same clips."""
+
+  def __init__(self, config, clips: dict[str, np.ndarray], platform_name: str, lsm_params):
+    import torch  # pylint: disable=g-import-not-at-top
+    from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+    if _TORCH_THREADS.value:
+      torch.set_num_threads(_TORCH_THREADS.value)
+    device = 'cuda' if platform_name == 'gpu' and torch.cuda.is_available() else 'cpu'
+    self.runner = torch_models.Runner(config, device=device, seed=config.seed,
+                                      lsm_params=lsm_params)
+    self.extra_params = getattr(self.runner.model, 'extra_params', 0)
+    self.key = 'states'  # The feature every equivalent so far reads.
+    self.clips = clips
+    t0 = time.perf_counter()
+    self.loss = self.runner.train_step(clips[self.key][:config.batch_size])
+    self.runner.synchronize()
+    self.first_step_s = time.perf_counter() - t0
+    self.inputs = {n: self.runner.encode_mu(clips[self.key][:n]) for n in (1, DECODE_BATCH)}
+    self.weights = torch.from_numpy(grid_weights(self.runner.model.z_dim)).to(
+        self.runner.device)
+
+  def train(self, batches: list[np.ndarray]) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    for states in batches:
+      self.loss = self.runner.train_step(states)
+    self.runner.synchronize()
+    return ((time.perf_counter() - t0) / len(batches),
+            (time.process_time() - c0) / len(batches))
+
+  def decode(self, n: int):
+    return self.runner.decode(self.inputs[n])
+
+  def grid(self):
+    mu = self.runner.encode_mu(self.clips[self.key][:2])
+    return self.runner.decode(mu[0] + self.weights * (mu[1] - mu[0]))
 
 
 def main(argv):
   from lsm import cli  # pylint: disable=g-import-not-at-top
   cli.setup_process(argv)
+  import os  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  import tempfile  # pylint: disable=g-import-not-at-top
-  from lsm import train  # pylint: disable=g-import-not-at-top
   from data_prep import build  # pylint: disable=g-import-not-at-top
-  from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from lsm import errors  # pylint: disable=g-import-not-at-top
 
+  if _VS_TORCH.value:
+    # torch's OpenMP threads busy-wait between ops; on a host shared with other jobs a
+    # waiting thread then holds a core that the working one needs (measured on a 2-core
+    # host at load 14: 13.5 s per :small step spinning, 0.98 s passive). Passive waiting
+    # is set before torch loads, unless the caller chose a policy.
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
   config = _CONFIG.value
+  if _VS_TORCH.value:  # Before minutes of compiling: is there a torch model to compare?
+    from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+    if str(config.model.name) not in torch_models.EQUIVALENTS:
+      raise errors.UserError(
+          f'--vs-torch: no PyTorch equivalent of {config.model.name!r} in '
+          f'benchmarks/torch_models.py; existing: {sorted(torch_models.EQUIVALENTS)}')
   data_path = build.ensure_built(config.data)
-  with tempfile.TemporaryDirectory() as workdir:
-    exp = train.Experiment(config, workdir, data_path=data_path)
-    source = input_pipeline.DataSource(
-        data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
-        keys=exp.model.input_keys, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer)
-    batches = source.train_iterator()
-    state = exp.init_state()
-    step_fn = exp.jit_train_step()
+  lsm_side = LsmSide(config, data_path)
+  for _ in range(_WARMUP.value):
+    lsm_side.train(1)
+  lsm_rss = peak_rss_mb()
+  device = jax.devices()[0]
 
-    t0 = time.perf_counter()
-    state, metrics = step_fn(state, next(batches))
-    jax.block_until_ready(metrics)
-    compile_s = time.perf_counter() - t0
+  torch_side = None
+  if _VS_TORCH.value:
+    torch_side = TorchSide(config, lsm_side.clips, device.platform,
+                           jax.device_get(lsm_side.state.params))
     for _ in range(_WARMUP.value):
-      state, metrics = step_fn(state, next(batches))
-    jax.block_until_ready(metrics)
+      torch_side.train([lsm_side.clips[torch_side.key][:config.batch_size]])
 
-    t0 = time.perf_counter()
-    for _ in range(_STEPS.value):
-      state, metrics = step_fn(state, next(batches))
-    jax.block_until_ready(metrics)
-    elapsed = time.perf_counter() - t0
+  # Interleaved rounds: lsm then torch, each on its own next batches of the same stream
+  # (torch gets numpy copies, fetched outside its timing).
+  times = {'lsm': {}, 'torch': {}}
 
-  n_params = sum(x.size for x in jax.tree.leaves(state.params))
+  def record(side, name, value):
+    times[side].setdefault(name, []).append(value)
+
+  calls = _DECODE_CALLS.value
+  for _ in range(_ROUNDS.value):
+    wall, cpu = lsm_side.train(_STEPS.value)
+    record('lsm', 'step_s', wall)
+    record('lsm', 'cpu_s', cpu)
+    lat1 = timed(lambda: lsm_side.decode(1), calls)
+    record('lsm', 'decode1_p50', percentile_ms(lat1, 50))
+    record('lsm', 'decode1_p95', percentile_ms(lat1, 95))
+    record('lsm', 'decode64_p50', percentile_ms(timed(lambda: lsm_side.decode(DECODE_BATCH),
+                                                      max(calls // 4, 3)), 50))
+    record('lsm', 'grid_p50', percentile_ms(timed(lsm_side.grid, max(calls // 4, 3)), 50))
+    logging.info('round %d: %s', len(times['lsm']['step_s']),
+                 {k: v[-1] for k, v in times['lsm'].items()})
+    if torch_side is not None:
+      batches = [np.asarray(next(lsm_side.batches)[torch_side.key])
+                 for _ in range(_STEPS.value)]
+      wall, cpu = torch_side.train(batches)
+      record('torch', 'step_s', wall)
+      record('torch', 'cpu_s', cpu)
+      lat1 = timed(lambda: torch_side.decode(1), calls)
+      record('torch', 'decode1_p50', percentile_ms(lat1, 50))
+      record('torch', 'decode1_p95', percentile_ms(lat1, 95))
+      record('torch', 'decode64_p50', percentile_ms(
+          timed(lambda: torch_side.decode(DECODE_BATCH), max(calls // 4, 3)), 50))
+      record('torch', 'grid_p50', percentile_ms(timed(torch_side.grid, max(calls // 4, 3)), 50))
+      logging.info('round %d, torch: %s', len(times['torch']['step_s']),
+                   {k: v[-1] for k, v in times['torch'].items()})
+
+  def figures(side, step_times):
+    step_s = _median(step_times['step_s'])
+    return dict(
+        sec_per_step=round(step_s, 4), cpu_sec_per_step=_median(step_times['cpu_s']),
+        steps_per_sec=round(1 / step_s, 4),
+        examples_per_sec=round(config.batch_size / step_s, 1),
+        decode_b1_p50_ms=_median(step_times['decode1_p50']),
+        decode_b1_p95_ms=_median(step_times['decode1_p95']),
+        decode_b64_p50_ms=_median(step_times['decode64_p50']),
+        grid25_p50_ms=_median(step_times['grid_p50']),
+        step_s_by_round=[round(x, 4) for x in step_times['step_s']])
+
+  lsm_fig = figures('lsm', times['lsm'])
   result = dict(
-      model=config.model.name, params_millions=round(n_params / 1e6, 2),
-      batch_size=config.batch_size, devices=jax.device_count(),
-      platform=jax.devices()[0].platform, device_kind=jax.devices()[0].device_kind,
-      host=platform.node(), compile_and_first_step_s=round(compile_s, 2),
-      steps=_STEPS.value, steps_per_sec=round(_STEPS.value / elapsed, 4),
-      examples_per_sec=round(_STEPS.value * config.batch_size / elapsed, 1),
-      final_loss=float(metrics['loss']))
+      model=config.model.name, precision=config.get('precision', 'float32'),
+      params=int(lsm_side.num_params), params_millions=round(lsm_side.num_params / 1e6, 2),
+      batch_size=config.batch_size, devices=jax.device_count(), platform=device.platform,
+      device_kind=device.device_kind, host=platform.node(), cpu_count=os.cpu_count(),
+      load_avg=[round(x, 2) for x in os.getloadavg()],
+      steps=_STEPS.value, rounds=_ROUNDS.value,
+      compile_s=round(lsm_side.compile_s, 2), first_step_s=round(lsm_side.first_step_s, 2),
+      host_peak_rss_mb=round(lsm_rss, 1), device_peak_mb=device_peak_mb(device),
+      final_loss=float(lsm_side.metrics['loss']), **lsm_fig)
+  if torch_side is not None:
+    import torch  # pylint: disable=g-import-not-at-top
+    torch_fig = figures('torch', times['torch'])
+    ratio = {k: round(torch_fig[k] / lsm_fig[k], 2) for k in
+             ('sec_per_step', 'cpu_sec_per_step', 'decode_b1_p50_ms', 'decode_b1_p95_ms', 'decode_b64_p50_ms',
+              'grid25_p50_ms') if lsm_fig[k]}
+    cuda = torch_side.runner.device.type == 'cuda'
+    result['torch'] = dict(
+        version=torch.__version__, threads=torch.get_num_threads(),
+        omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
+        device=str(torch_side.runner.device), params=torch_side.runner.num_params,
+        params_extra_by_design=torch_side.extra_params,
+        params_match=torch_side.runner.num_params - torch_side.extra_params
+        == lsm_side.num_params,
+        first_step_s=round(torch_side.first_step_s, 2),
+        process_peak_rss_mb=round(peak_rss_mb(), 1),
+        device_peak_mb=(torch.cuda.max_memory_allocated() / 2**20) if cuda else None,
+        final_loss=torch_side.loss, **torch_fig)
+    result['speedup_torch_over_lsm'] = ratio
+  shutil.rmtree(lsm_side.workdir, ignore_errors=True)
   print(json.dumps(result))
+  _print_table(result)
   if _JSON_OUT.value:
     with open(_JSON_OUT.value, 'w') as f:
       json.dump(result, f, indent=2)
+
+
+def _print_table(result: dict) -> None:
+  rows = [('train step (s)', 'sec_per_step'), ('train step, CPU time (s)', 'cpu_sec_per_step'),
+          ('examples/s', 'examples_per_sec'),
+          ('decode B=1 p50 (ms)', 'decode_b1_p50_ms'), ('decode B=1 p95 (ms)', 'decode_b1_p95_ms'),
+          (f'decode B={DECODE_BATCH} p50 (ms)', 'decode_b64_p50_ms'),
+          ('grid 25 clips p50 (ms)', 'grid25_p50_ms')]
+  t = result.get('torch')
+  print(f"{result['model']} ({result['params']:,} params, batch {result['batch_size']}, "
+        f"{result['precision']}, {result['platform']}, load {result['load_avg']}); compile "
+        f"{result['compile_s']} s, first step {result['first_step_s']} s, peak RSS "
+        f"{result['host_peak_rss_mb']} MB" + (
+            f", device peak {result['device_peak_mb']:.0f} MB"
+            if result['device_peak_mb'] else ''))
+  if t:
+    print(f"torch {t['version']} ({t['threads']} threads, {t['device']}): {t['params']:,} "
+          f"params ({t['params_extra_by_design']:,} more by design; match: "
+          f"{t['params_match']})")
+  print(f"{'figure':26} {'lsm':>10}" + (f" {'torch':>10} {'torch/lsm':>10}" if t else ''))
+  for label, key in rows:
+    line = f'{label:26} {result[key]:>10.4g}'
+    if t:
+      ratio = result['speedup_torch_over_lsm'].get(key, '')
+      line += f" {t[key]:>10.4g} {ratio:>10}"
+    print(line)
 
 
 if __name__ == '__main__':

@@ -32,19 +32,65 @@ from lsm import errors
 USER_ERROR_EXIT = 2
 
 
+# Libraries whose INFO lines say nothing a user acts on: orbax (several lines per
+# checkpoint), Beam (type-hint conversions of `from __future__ import annotations`
+# modules, state caches, shard renames), CLU's ReportProgress (a copy of the trainer's
+# step lines), JAX's backend probing ('Unable to initialize backend tpu').
+_CHATTY = ('/orbax/', '/apache_beam/', '/clu/', '/jax/_src/xla_bridge')
+# Warnings of those libraries that are noise too: Beam's optional GCP clients.
+_NOISE_WARNINGS = ('apitools not found', 'bigquery client libraries')
+
+
 class _QuietLibraries(std_logging.Filter):
-  """Drops the INFO chatter of orbax (several lines per checkpoint); keeps warnings."""
+  """Drops the INFO chatter of _CHATTY libraries and _NOISE_WARNINGS; keeps the rest."""
 
   def filter(self, record):
-    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
+    if record.levelno >= std_logging.ERROR:
+      return True
+    path = record.pathname.replace(os.sep, '/')
+    if record.levelno >= std_logging.WARNING:
+      return not any(n in str(record.msg) for n in _NOISE_WARNINGS)
+    return not any(c in path for c in _CHATTY)
+
+
+def verbose_requested(argv: Sequence[str]) -> bool:
+  """Whether the command line asks for everything: --debug, or an absl verbosity
+  (-v / --verbosity)."""
+  return any(a in ('--debug', '--debug=true', '--debug=True', '--debug=1') or
+             a.startswith(('--verbosity', '-v=')) or a == '-v' for a in argv[1:])
+
+
+def quiet_third_party(argv: Sequence[str]) -> bool:
+  """Silences third-party noise unless `verbose_requested(argv)`; returns whether it did.
+
+  Before TensorFlow is imported: its C++ INFO and WARNING lines (the oneDNN notice,
+  cpu_feature_guard; TF_CPP_MIN_LOG_LEVEL=2, unless already set). Python warnings of
+  no use to a user (Syntax-, Deprecation-, FutureWarning: string-literal escapes in
+  packages compiled on first import, deprecations inside libraries). And `_QuietLibraries`
+  on absl's handler. --debug or -v brings all of it back.
+  """
+  if verbose_requested(argv):
+    return False
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  import warnings  # pylint: disable=g-import-not-at-top
+  for category in (SyntaxWarning, DeprecationWarning, FutureWarning):
+    warnings.filterwarnings('ignore', category=category)
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _QuietLibraries) for f in handler.filters):
+    handler.addFilter(_QuietLibraries())
+  return True
 
 
 def setup_process(argv) -> None:
-  """Rejects stray arguments, quiets library logs, and keeps TensorFlow (it only
-  feeds data) off the accelerators."""
+  """Rejects stray arguments, quiets library logs (see `quiet_third_party`; `run`
+  already did unless --debug), and keeps TensorFlow (it only feeds data) off the
+  accelerators."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _QuietLibraries) for f in handler.filters) and not (
+      'debug' in flags.FLAGS and flags.FLAGS.debug):
+    handler.addFilter(_QuietLibraries())
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')
 
@@ -156,6 +202,7 @@ def _fail(message: str) -> None:
 def run(main: Callable[[list[str]], None],
         flags_parser: Callable[[list[str]], list[str]] | None = None) -> None:
   """absl's app.run(main), answering errors in what the user gave in one line, exit 2."""
+  quiet_third_party(sys.argv)
   if 'debug' not in flags.FLAGS:
     flags.DEFINE_bool('debug', False, 'Show the traceback of an error in what was given '
                       '(a file, a flag, a workdir) instead of one line.')

@@ -5,6 +5,9 @@ r"""lsm command line: train a config, or use a trained one.
   python -m lsm.main --workdir=/tmp/mvae --mode=reconstruct      # held-out test clips
   python -m lsm.main --workdir=/tmp/mvae --mode=encode_decode --input_midi=song.mid
 
+Training ends with a summary (lsm.run_summary): test-split metrics of the newest
+checkpoint, a few prior samples as MIDI in <workdir>/samples, the commands to try next.
+
 Use modes (any family) load the newest usable checkpoint of --workdir with the config
 the run saved there (lsm.trained.TrainedModel), so --config is needed only to train;
 a --config given to a use mode must match the checkpoint (an error names the fields
@@ -70,7 +73,13 @@ def main(argv):
     # Bad values fail now, not after a dataset build that can take minutes.
     train.validate_run_config(config)
     models.get_model(config.model)
-    train.train_and_evaluate(config, workdir, build.ensure_built(config.data))
+    data_path = build.ensure_built(config.data)
+    train.train_and_evaluate(config, workdir, data_path)
+    # Test-split figures, a few prior samples, where things are, what to run next.
+    from lsm import run_summary  # pylint: disable=g-import-not-at-top
+    summary = run_summary.closing_summary(config, workdir, data_path)
+    if jax.process_index() == 0:
+      print(summary, flush=True)
     return
   from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
   trained = trained_lib.TrainedModel.load(workdir, config)

@@ -27,6 +27,7 @@ from lsm import evaluators
 from lsm import held_out
 from lsm import metrics_log
 from lsm import models
+from lsm import progress
 from lsm import train_step as train_step_lib
 from lsm.data import dataset_info
 from lsm.data import features
@@ -63,7 +64,7 @@ class Experiment:
     self.config = config
     self.workdir = workdir
     self.mesh = mesh or make_mesh()
-    self.model = models.get_model(config.model)
+    self.model = models.get_model(train_step_lib.apply_precision(config))
     self.tx = self.model.make_optimizer(config.optimizer)
     self.replicated = NamedSharding(self.mesh, P())
     self.data_sharding = NamedSharding(self.mesh, P('data'))
@@ -173,7 +174,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   source = input_pipeline.DataSource(
       data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
       keys=exp.model.input_keys, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
-      transpose_range=tuple(config.data.transpose_range))
+      transpose_range=tuple(config.data.transpose_range),
+      labelled_per_batch=config.data.get('labelled_per_batch', 0))
   logging.info('Data: %s', dataset_info.describe(source.info))
   logging.info('Mesh: %d devices over %d processes; global batch %d',
                jax.device_count(), jax.process_count(), config.batch_size)
@@ -205,61 +207,72 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_view = None  # TrainedModel of the current parameters, for config.evals.
   t_log, step_log = time.time(), step
 
-  while step < config.total_steps:
-    # Train
-    batch = next(batches)
-    consumed += 1
-    state, metrics = train_step(state, batch)
-    # Checked one step late so the host never stalls the device queue.
-    if previous is not None:
-      _check_finite(previous, step - 1, exp.checkpointer)
-    previous = metrics
-    history.append(metrics)
-    step += 1
-    report(step)
+  # On a terminal, a bar with the latest figures; log lines print above it.
+  bar = progress.bar(config.total_steps, 'train', 'step', initial=step) if (
+      jax.process_index() == 0 and step < config.total_steps) else None
+  with progress.log_above(bar):
+    while step < config.total_steps:
+      # Train
+      batch = next(batches)
+      consumed += 1
+      state, metrics = train_step(state, batch)
+      # Checked one step late so the host never stalls the device queue.
+      if previous is not None:
+        _check_finite(previous, step - 1, exp.checkpointer)
+      previous = metrics
+      history.append(metrics)
+      step += 1
+      report(step)
+      if bar is not None:
+        bar.update(1)
 
-    # Log
-    if step % config.log_every == 0 or step == config.total_steps:
-      _check_finite(metrics, step - 1, exp.checkpointer)
-      scalars = _mean_metrics(history)
-      history = []
-      now = time.time()
-      rate = (step - step_log) / max(now - t_log, 1e-9)
-      t_log, step_log = now, step
-      scalars.update({'train/steps_per_sec': rate,
-                      'train/examples_per_sec': rate * config.batch_size})
-      log.write(step, scalars)
-      logging.info('step %d/%d: %s', step, config.total_steps,
-                   ', '.join(f'{k[6:]}={v:.4g}' for k, v in scalars.items()))
-
-    # Evaluate
-    if step % config.eval_every == 0 or step == config.total_steps:
-      _check_finite(metrics, step - 1, exp.checkpointer)
-      last_eval = evaluator.run(state.params)
-      log.write(step, last_eval)
-      logging.info('eval at step %d: %s', step,
-                   ', '.join(f'{k}={v:.4g}' for k, v in last_eval.items()))
-      t_log = time.time()  # Keep eval time out of the next steps/s figure.
-
-    # Plug-in evaluators (config.evals), on the current parameters
-    due = {n: s for n, s in periodic_evals.items()
-           if step % s['every'] == 0 or step == config.total_steps}
-    if due:
-      _check_finite(metrics, step - 1, exp.checkpointer)
-      if eval_view is None:  # One per run: the evaluators' jitted functions compile once.
-        from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
-        eval_view = trained_lib.TrainedModel(config, state.params, step, workdir)
-      eval_view.params, eval_view.step = state.params, step
-      for name, scalars in run_evals(eval_view, due, workdir).items():
+      # Log
+      if step % config.log_every == 0 or step == config.total_steps:
+        _check_finite(metrics, step - 1, exp.checkpointer)
+        scalars = _mean_metrics(history)
+        history = []
+        now = time.time()
+        rate = (step - step_log) / max(now - t_log, 1e-9)
+        t_log, step_log = now, step
+        scalars.update({'train/steps_per_sec': rate,
+                        'train/examples_per_sec': rate * config.batch_size})
         log.write(step, scalars)
-        logging.info('%s at step %d: %s', name, step,
-                     ', '.join(f'{k}={v:.4g}' for k, v in scalars.items()))
-      t_log = time.time()
+        if bar is not None:
+          bar.set_postfix(loss=f'{scalars["train/loss"]:.4g}', refresh=False, **{
+              k[6:]: f'{v:.3f}' for k, v in scalars.items() if k.endswith('accuracy')})
+        logging.info('step %d/%d: %s', step, config.total_steps,
+                     ', '.join(f'{k[6:]}={v:.4g}' for k, v in scalars.items()))
 
-    # Checkpoint
-    if exp.checkpointer.should_save(step) or step == config.total_steps:
-      _check_finite(metrics, step - 1, exp.checkpointer)
-      exp.checkpointer.save(step, state, {'batches': consumed})
+      # Evaluate
+      if step % config.eval_every == 0 or step == config.total_steps:
+        _check_finite(metrics, step - 1, exp.checkpointer)
+        last_eval = evaluator.run(state.params)
+        log.write(step, last_eval)
+        logging.info('eval at step %d: %s', step,
+                     ', '.join(f'{k}={v:.4g}' for k, v in last_eval.items()))
+        t_log = time.time()  # Keep eval time out of the next steps/s figure.
+
+      # Plug-in evaluators (config.evals), on the current parameters
+      due = {n: s for n, s in periodic_evals.items()
+             if step % s['every'] == 0 or step == config.total_steps}
+      if due:
+        _check_finite(metrics, step - 1, exp.checkpointer)
+        if eval_view is None:  # One per run: the evaluators' jitted functions compile once.
+          from lsm import trained as trained_lib  # pylint: disable=g-import-not-at-top
+          eval_view = trained_lib.TrainedModel(config, state.params, step, workdir)
+        eval_view.params, eval_view.step = state.params, step
+        for name, scalars in run_evals(eval_view, due, workdir).items():
+          log.write(step, scalars)
+          logging.info('%s at step %d: %s', name, step,
+                       ', '.join(f'{k}={v:.4g}' for k, v in scalars.items()))
+        t_log = time.time()
+
+      # Checkpoint
+      if exp.checkpointer.should_save(step) or step == config.total_steps:
+        _check_finite(metrics, step - 1, exp.checkpointer)
+        exp.checkpointer.save(step, state, {'batches': consumed})
+    if bar is not None:
+      bar.close()
 
   exp.checkpointer.close()
   log.close()

@@ -7,7 +7,10 @@ from typing import Any, Callable
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
+
+from lsm import errors
 
 
 @flax.struct.dataclass
@@ -17,6 +20,40 @@ class TrainState:
   params: Any
   opt_state: Any
   rng: jax.Array
+
+
+# Mixed precision -------------------------------------------------------------------
+#
+# config.precision = 'bfloat16' computes the model's matmuls and activations in bfloat16
+# while the parameters (the master weights), the gradients, the optimiser state, the
+# loss, the softmax and the recurrent carries stay float32: every model takes a compute
+# `dtype` with float32 `param_dtype`, and the gradient of the float32 -> bfloat16 cast of
+# a parameter is the float32 gradient of the parameter. No loss scaling: loss scaling
+# exists for float16, whose 5-bit exponent flushes small gradients to zero; bfloat16 has
+# float32's 8-bit exponent (range 1e-38..3e38), so gradients that are representable in
+# float32 do not underflow in it, and the gradients themselves are float32 here anyway.
+PRECISIONS = ('float32', 'bfloat16')
+
+
+def apply_precision(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """config.model with its compute dtype set from config.precision.
+
+  'bfloat16' sets config.model.dtype = 'bfloat16'; 'float32' (the default, and what a
+  config without the field means) leaves config.model.dtype as it is.
+  """
+  precision = config.get('precision', None) or 'float32'
+  if precision not in PRECISIONS:
+    raise errors.ConfigError(f'config.precision must be one of {PRECISIONS}, got '
+                             f'{precision!r}')
+  if precision == 'float32':
+    return config.model
+  if 'dtype' not in config.model:
+    raise errors.ConfigError(f'config.precision={precision!r}: model '
+                             f'{config.model.get("name")!r} has no compute dtype field')
+  model_config = config.model.copy_and_resolve_references()
+  with model_config.unlocked():
+    model_config.dtype = precision
+  return model_config
 
 
 def create_train_state(model, tx: optax.GradientTransformation, rng: jax.Array,

@@ -28,7 +28,22 @@ def trained_workdir(reels_dataset, tmp_path_factory):
                     f'--config.data.dir={reels_dataset}', '--config.total_steps=3',
                     '--config.model.z_dim=6')
   assert result.returncode == 0, result.stderr[-3000:]
+  _OUTPUT[workdir] = result
   return workdir
+
+
+_OUTPUT = {}  # workdir -> the training command's CompletedProcess.
+
+
+def test_training_ends_with_a_summary_and_no_library_noise(trained_workdir):
+  result = _OUTPUT[trained_workdir]
+  assert f'Checkpoint: {os.path.join(trained_workdir, "checkpoints", "3")}' in result.stdout
+  assert f'-m lsm.studio --workdir={trained_workdir}' in result.stdout
+  assert glob.glob(os.path.join(trained_workdir, 'samples', 'sample_*.mid'))
+  for noise in ('cpu_feature_guard', 'oneDNN', 'Converting string literal type hint',
+                "Unable to initialize backend 'tpu'", 'Setting work unit notes', 'apitools'):
+    assert noise not in result.stderr, noise
+  assert 'step 3/3' in result.stderr  # Not a terminal: the progress lines, no bar.
 
 
 def test_overrides_reach_the_run(trained_workdir):

@@ -217,3 +217,78 @@ def test_a_dataset_is_reused_only_with_the_settings_it_was_built_with(tmp_path, 
   # An explicit directory may come from another source (data_prep.build --source=...).
   other = ml_collections.ConfigDict(dict(two, dir=str(built), midi_glob='elsewhere/*.mid'))
   assert build.ensure_built(other) == str(built)
+
+
+def _canonical(serialised: bytes) -> bytes:
+  """An example's bytes with its features in a fixed order (the protocol buffer
+  library writes map entries in an order that changes from process to process)."""
+  import tensorflow as tf
+  return tf.train.Example.FromString(serialised).SerializeToString(deterministic=True)
+
+
+def test_shards_equal_the_slow_path_computed_apart(data, tmp_path):
+  # The fast parse (lsm.midi_scan.decode), the hand-written tf.train.Example and the
+  # Beam graph of tuples against what they replace, computed here without Beam: mido +
+  # pretty_midi, features.encode_example (TensorFlow's protocol buffers), the split,
+  # de-duplication and counts in plain Python. POP909: a named track, beats from
+  # beat_midi.txt.
+  import io
+  import mido
+  import pretty_midi
+  from data_prep import sources as song_sources
+  from lsm.representation import formats
+  from lsm.representation import quantize
+  config = _config(data / 'pop909', name='pop909_few', melody_track='MELODY',
+                   beat_file='beat_midi.txt', midi_glob=str(data / 'pop909/00[1-4]/*.mid'))
+  info = build.build_dataset(config, str(tmp_path))
+  settings = build._jsonable(build.complete_config(config).to_dict())
+  spec = formats.get('melody').spec(settings)
+  expected, before, songs = {}, {}, {}
+  for ref in song_sources.list_songs(build.complete_config(config)):
+    with open(ref.uri, 'rb') as f:
+      pm = pretty_midi.PrettyMIDI(mido_object=mido.MidiFile(file=io.BytesIO(f.read())))
+    beats = quantize.read_beat_file(os.path.join(os.path.dirname(ref.uri), 'beat_midi.txt'))
+    examples = formats.get('melody').extract(song_sources.LoadedSong(pm, *beats), ref, settings)
+    split = pipeline.split_of(ref.song_id, 30, 30)
+    songs[split] = songs.get(split, 0) + 1
+    before[split] = before.get(split, 0) + len(examples)
+    for e in examples:
+      e = dict(e, song_id=ref.song_id.encode(), labels=[])
+      key = (split, e['states'].tobytes())
+      first = expected.get(key)
+      if first is None or (e['song_id'], e['start_bar']) < (first['song_id'], first['start_bar']):
+        expected[key] = e
+  for split in pipeline.SPLITS:
+    want = sorted(_canonical(features.encode_example(spec, {k: e[k] for k in spec}))
+                  for (s, _), e in expected.items() if s == split)
+    files = sorted((tmp_path).glob(f'{split}-*.tfrecord'))
+    import tensorflow as tf
+    got = sorted(_canonical(r.numpy()) for r in tf.data.TFRecordDataset([str(f) for f in files]))
+    assert got == want, split
+    assert info['splits'][split]['windows'] == len(want)
+    assert info['splits'][split]['windows_before_dedup'] == before.get(split, 0)
+    assert info['splits'][split]['songs'] == songs.get(split, 0)
+  assert sum(songs.values()) == 4 and all(songs.get(s) for s in pipeline.SPLITS)
+
+
+def test_hand_written_examples_are_tensorflow_s():
+  import tensorflow as tf
+  rng = np.random.default_rng(0)
+  spec = {'tracks': features.Feature('int64', (3, 8)), 'neg': features.Feature('int64', (3,)),
+          'f': features.Feature('float32', (4,)), 'none': features.Feature('float32', None),
+          'ids': features.Feature('int64', None), 'labels': features.Feature('bytes', None),
+          'song_id': features.Feature('bytes')}
+  for i in range(50):
+    values = {'tracks': rng.integers(0, 20_000 if i % 2 else 130, (3, 8)),
+              'neg': np.array([-1, -2**63, 2**63 - 1]), 'f': rng.normal(size=4) * 10.0**(i % 40),
+              'none': [], 'ids': list(range(i)), 'song_id': 'caf\u00e9' if i % 3 else b'x' * 300,
+              'labels': [b'a' * (i * 7), 'b'][:i % 3]}
+    fast = pipeline.encode_example(spec, values)
+    slow = features.encode_example(spec, values)
+    assert len(fast) == len(slow)
+    assert tf.train.Example.FromString(fast) == tf.train.Example.FromString(slow)
+    assert fast == pipeline.encode_example(spec, values)  # The same bytes every time.
+  with pytest.raises(ValueError, match='shape'):
+    pipeline.encode_example(spec, dict(values, neg=[1, 2]))
+  with pytest.raises(ValueError, match='missing'):
+    pipeline.encode_example(spec, {'f': [1, 2, 3, 4]})

@@ -21,6 +21,16 @@ def test_gpu_runs_lsm_main_with_the_config_and_extra_flags():
                               '--workdir=/runs/a', '--config.batch_size=512']
 
 
+def test_gpu_benchmark_mode_runs_lsm_benchmark():
+  env = dict(os.environ, DRY_RUN='1', PYTHON='python3', BENCHMARK='1')
+  r = subprocess.run(['bash', 'launch/gpu.sh', 'configs/musicvae.py', '--steps=20',
+                      '--config.precision=bfloat16'], cwd=REPO, env=env,
+                     capture_output=True, text=True, timeout=60)
+  assert r.returncode == 0, r.stderr
+  assert r.stdout.split() == ['python3', '-m', 'lsm.benchmark', '--config=configs/musicvae.py',
+                              '--steps=20', '--config.precision=bfloat16']
+
+
 @pytest.mark.parametrize('args, message', [
     ((), 'usage'),
     (('configs/nope.py', '/runs/a'), 'config file not found: configs/nope.py'),

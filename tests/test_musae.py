@@ -184,6 +184,34 @@ def test_one_random_tag_per_draw_and_uniform_petals_for_untagged():
   assert set(comps[:, 2]) == {1}
 
 
+def test_onset_weight_reweights_only_the_onset_steps_of_the_reconstruction_loss():
+  # One example, one track, four steps: onset 60, hold, rest, onset 62; per-step
+  # log-probabilities set by hand through the logits.
+  tracks = jnp.asarray([[[60, 128, 129, 62]]])
+  logits = jax.random.normal(jax.random.key(0), (1, 1, 4, 130))
+  lp = np.asarray(jnp.take_along_axis(jax.nn.log_softmax(logits), tracks[..., None], -1))[
+      0, 0, :, 0]
+  plain = tiny_model()._nll(logits, tracks)
+  np.testing.assert_allclose(plain, [-lp.mean()], rtol=1e-6)
+  weighted = tiny_model(onset_weight=3.0)._nll(logits, tracks, 3.0)
+  want = -(3 * lp[0] + lp[1] + lp[2] + 3 * lp[3]) / 8
+  np.testing.assert_allclose(weighted, [want], rtol=1e-6)
+  # The model's training loss uses its configured weight.
+  model = tiny_model(onset_weight=3.0, tracks=('a:x',), tags=())
+  params = model.init(jax.random.key(1), {'tracks': tracks, 'tag_mask': jnp.zeros((1, 0))})
+  # Scaled-up weights, so that the decoder's steps differ (at init they are near uniform).
+  ae = jax.tree.map(lambda x: 20.0 * x, params['autoencoder'])
+  z = jax.random.normal(jax.random.key(2), (1, model.z_dim))
+  _, metrics = model.loss_from_codes(ae, params['critic'], z, tracks, None, jnp.float32(0.0))
+  out = model.decoder_logits(ae, z, 4)
+  np.testing.assert_allclose(metrics['recon_nll'], model._nll(out, tracks, 3.0)[0], rtol=1e-5)
+  assert not np.allclose(metrics['recon_nll'], model._nll(out, tracks)[0])
+  correct = np.asarray(jnp.argmax(out, -1) == tracks)[0, 0]
+  np.testing.assert_allclose(metrics['note_accuracy'], (correct[0] + correct[3]) / 2)
+  with pytest.raises(ValueError, match='onset_weight'):
+    tiny_model(onset_weight=0.0)
+
+
 # ------------------------------------------------------------------ schedules, configs
 
 def test_beta_is_annealed_in_steps_of_a_tenth_every_10k_updates():

@@ -162,6 +162,58 @@ def test_quantize_nearest_step_and_minimum_length():
   assert quantize.quantize_notes(notes, bars) == [(1, 2, 60), (4, 6, 62), (31, 32, 65)]
 
 
+def _step_times_loop(bars, steps_per_beat=4):
+  """quantize.step_times as it was written before issue 15 (the reference)."""
+  times = []
+  for bar in bars:
+    edges = list(bar.beats) + [bar.end]
+    for a, b in zip(edges[:-1], edges[1:]):
+      times.extend(a + (b - a) * k / steps_per_beat for k in range(steps_per_beat))
+  times.append(bars[-1].end)
+  return np.asarray(times)
+
+
+def _quantize_notes_loop(notes, bars, steps_per_beat=4):
+  """quantize.quantize_notes as it was written before issue 15 (the reference)."""
+  notes = list(notes)
+  if not notes:
+    return []
+  grid = _step_times_loop(bars, steps_per_beat)
+  num_steps = len(grid) - 1
+  starts = np.floor(quantize.time_to_step([n.start for n in notes], grid) + 0.5).astype(int)
+  ends = np.floor(quantize.time_to_step([n.end for n in notes], grid) + 0.5).astype(int)
+  out = []
+  for note, start, end in zip(notes, starts.tolist(), ends.tolist()):
+    if 0 <= start < num_steps:
+      out.append((start, min(max(end, start + 1), num_steps), note.pitch))
+  return out
+
+
+def test_vectorised_quantisation_equals_the_loops(data):
+  # POP909's beats (uneven, from beat_midi.txt) and its three tracks, every 4/4 run, at
+  # 4 and 3 steps a beat: the same grid to the bit and the same notes.
+  from lsm.representation import multitrack
+  for song in ('001', '050', '400', '909'):
+    folder = data / 'pop909' / song
+    pm = pretty_midi.PrettyMIDI(str(folder / f'{song}.mid'))
+    runs = quantize.segments(quantize.bars_from_beats(
+        *quantize.read_beat_file(str(folder / 'beat_midi.txt'))))
+    for run in runs:
+      for steps_per_beat in (4, 3):
+        grid = quantize.step_times(run, steps_per_beat)
+        assert grid.tobytes() == _step_times_loop(run, steps_per_beat).tobytes()
+        for instrument in pm.instruments:
+          got = quantize.quantize_notes(instrument.notes, run, steps_per_beat)
+          assert got == _quantize_notes_loop(instrument.notes, run, steps_per_beat)
+          assert all(type(x) is int for note in got[:3] for x in note)
+  rng = np.random.default_rng(0)
+  for _ in range(300):
+    tracks = rng.choice([60, melody.HOLD, melody.REST], size=(rng.integers(1, 5), 32),
+                        p=[0.2, 0.2, 0.6])
+    assert multitrack.longest_rest_run(tracks) == max(multitrack.max_rest_run(t)
+                                                      for t in tracks)
+
+
 def test_beat_file_bars_only_in_four_four(data, tmp_path):
   beat_file = tmp_path / 'beats.txt'
   times = np.arange(14) * 0.5

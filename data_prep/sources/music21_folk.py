@@ -1,14 +1,30 @@
-"""Source 'music21_folk': the folk-song collections bundled with music21 (no download).
+r"""Source 'music21_folk': the folk-song collections bundled with music21 (no download).
 
 Their ABC files hold many tunes each; every tune is a song. Listing reads only the
 tunes' 'X:' numbers, so the slow parse happens per tune, in the pipeline.
+
+Parsing ABC with music21 is the slow part of a build (0.04 to 0.14 CPU-seconds a
+tune: 4 minutes for the default 1,200 on a busy 2-core machine). The tunes of the
+default dataset are therefore shipped parsed: TUNES_FILE holds, per tune, the exact
+MIDI bytes music21 renders (or the reason it fails), with the music21 version and the
+SHA-256 of every ABC file they came from. A tune is read from it only when the
+installed music21 is that version and its ABC file has that hash; any other tune is
+parsed with music21 as before, so the dataset is the same either way
+(tests/test_music21_folk.py checks a sample against music21). Rebuild the file after
+changing music21's version or the rendering below:
+
+  python -m data_prep.write_music21_tunes --workers=2
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
+import json
 import os
 import re
+import zipfile
 from typing import Sequence
 
 import mido
@@ -19,6 +35,9 @@ from data_prep.sources import base
 from data_prep.sources.base import ExtractionError, LoadedSong, SongRef
 
 FOLK_COLLECTIONS = ('essenFolksong', 'oneills1850', 'ryansMammoth')
+# The parsed tunes of the default dataset (see the module docstring).
+TUNES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'music21_folk_tunes.zip')
+_MANIFEST = 'manifest.json'
 _TUNE_NUMBER = re.compile(rb'^X:\s*(\d+)', re.MULTILINE)
 _TUNE_METER = re.compile(rb'^M:([^\r\n%]*)', re.MULTILINE)
 _FOUR_FOUR_ABC_METERS = (b'4/4', b'C', b'2/2', b'C|')
@@ -117,8 +136,9 @@ def _score_to_midi(score) -> bytes:
     return midi.translate.music21ObjectToMidiFile(score).writestr()
 
 
-def load_music21_tune(ref: SongRef) -> LoadedSong:
-  """Parses one tune of an ABC file with music21 and renders it as MIDI.
+def render_tune(ref: SongRef) -> bytes:
+  """Parses one tune of an ABC file with music21 and renders it as MIDI bytes (at
+  music21's resolution). The slow path, and what TUNES_FILE holds.
 
   Raises:
     ExtractionError: 'music21_error' when music21 fails, or the reasons of
@@ -130,12 +150,136 @@ def load_music21_tune(ref: SongRef) -> LoadedSong:
     score = converter.parse(os.path.join(base.corpus_dir(), ref.uri), format='abc',
                             number=ref.number, forceSource=True)
     _mark_irregular_measures(score)
-    data = _score_to_midi(score)
+    return _score_to_midi(score)
   except ExtractionError:
     raise
   except Exception as e:
     raise ExtractionError('music21_error', f'{type(e).__name__}: {e}') from e
+
+
+def load_music21_tune(ref: SongRef) -> LoadedSong:
+  """One tune as a PrettyMIDI: from TUNES_FILE when it holds the tune (same music21,
+  same ABC file), else parsed by `render_tune`.
+
+  Raises:
+    ExtractionError: as `render_tune` (a failure TUNES_FILE recorded is raised again).
+  """
+  data = _shipped_tunes().midi(ref)
+  if data is None:
+    data = render_tune(ref)
   return LoadedSong(pretty_midi.PrettyMIDI(mido_object=_with_resolution(data)))
+
+
+# The shipped parsed tunes ------------------------------------------------------------
+
+def _music21_version() -> str:
+  import music21  # pylint: disable=g-import-not-at-top
+  return str(music21.__version__)
+
+
+def _sha256_of(path: str) -> str:
+  with open(path, 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
+class ShippedTunes:
+  """Reads a file written by `write_tunes_file`: per tune, the MIDI bytes of
+  `render_tune` or the ExtractionError it raised.
+
+  `midi(ref)` answers None (parse it) for a tune the file does not hold, for every
+  tune when the file was written by another music21 version, and for the tunes of
+  an ABC file whose SHA-256 is not the one recorded.
+  """
+
+  def __init__(self, path: str):
+    self.path = path
+    self._zip = zipfile.ZipFile(path) if os.path.exists(path) else None
+    self.manifest = (json.loads(self._zip.read(_MANIFEST)) if self._zip else
+                     {'music21_version': None, 'abc_sha256': {}, 'tunes': {}})
+    self._usable = {}  # ABC file -> whether its recorded hash is the installed file's.
+
+  @property
+  def song_ids(self) -> list[str]:
+    return list(self.manifest['tunes'])
+
+  def _file_matches(self, uri: str) -> bool:
+    if uri not in self._usable:
+      recorded = self.manifest['abc_sha256'].get(uri)
+      self._usable[uri] = recorded is not None and recorded == _sha256_of(
+          os.path.join(base.corpus_dir(), uri))
+    return self._usable[uri]
+
+  def midi(self, ref: SongRef) -> bytes | None:
+    entry = self.manifest['tunes'].get(ref.song_id)
+    if (entry is None or self.manifest['music21_version'] != _music21_version()
+        or not self._file_matches(ref.uri)):
+      return None
+    if 'error' in entry:
+      raise ExtractionError(*entry['error'])
+    return self._zip.read(entry['member'])
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped_tunes() -> ShippedTunes:
+  """TUNES_FILE, opened once per process."""
+  return ShippedTunes(TUNES_FILE)
+
+
+def _render_or_error(ref: SongRef) -> tuple[str, bytes | None, tuple[str, str] | None]:
+  try:
+    return ref.song_id, render_tune(ref), None
+  except ExtractionError as e:
+    return ref.song_id, None, (e.reason, str(e))
+
+
+def write_tunes_file(path: str, refs: Sequence[SongRef], workers: int = 1) -> dict:
+  """Parses `refs` with music21 (over `workers` processes) and writes them to `path`
+  (a zip: one <song_id>.mid per tune and manifest.json, tunes in the order of `refs`).
+  The bytes depend only on music21 and the ABC files, so a rebuild with the same ones
+  is identical.
+
+  Returns:
+    The manifest.
+  """
+  import multiprocessing  # pylint: disable=g-import-not-at-top
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  if workers > 1:
+    with multiprocessing.get_context('spawn').Pool(workers) as pool:
+      results = list(tqdm(pool.imap(_render_or_error, refs, chunksize=8), total=len(refs),
+                          desc='music21', unit='tune'))
+  else:
+    results = [_render_or_error(r) for r in tqdm(refs, desc='music21', unit='tune')]
+  return _write_zip(path, refs, results)
+
+
+def _write_zip(path: str, refs: Sequence[SongRef],
+               results: Sequence[tuple[str, bytes | None, tuple[str, str] | None]]) -> dict:
+  corpus = base.corpus_dir()
+  manifest = {
+      'about': 'music21 renderings of the default music21_folk tunes; written by '
+               'python -m data_prep.write_music21_tunes',
+      'music21_version': _music21_version(),
+      'abc_sha256': {uri: _sha256_of(os.path.join(corpus, uri))
+                     for uri in sorted({r.uri for r in refs})},
+      'tunes': {},  # In listing order.
+  }
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = path + '.tmp'
+  with zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    for song_id, data, error in results:
+      if error is not None:
+        manifest['tunes'][song_id] = {'error': list(error)}
+        continue
+      member = f'{song_id}.mid'
+      manifest['tunes'][song_id] = {'member': member}
+      # A fixed date, so the file depends only on its contents.
+      zf.writestr(zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                  compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    zf.writestr(zipfile.ZipInfo(_MANIFEST, date_time=(1980, 1, 1, 0, 0, 0)),
+                json.dumps(manifest, indent=1),
+                compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+  os.replace(tmp, path)
+  return manifest
 
 
 def _with_resolution(data: bytes, ticks_per_beat: int = 480) -> mido.MidiFile:
@@ -153,5 +297,6 @@ def _with_resolution(data: bytes, ticks_per_beat: int = 480) -> mido.MidiFile:
       msg.time = delta
   mf.ticks_per_beat = ticks_per_beat
   return mf
+
 
 

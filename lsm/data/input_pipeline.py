@@ -76,15 +76,31 @@ def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int,
 TRANSPOSED = {'states': None, 'tracks': 'transpose_mask'}
 
 
+# Features that say whether an example's label may be used in training (FaderNets' GM-VAE).
+LABEL_KEYS = ('label', 'label_known')
+
+
+def is_labelled(ex: Mapping[str, tf.Tensor]) -> tf.Tensor:
+  """Whether a training example's label is usable: known and a class (label >= 0)."""
+  return (ex['label_known'] > 0) & (ex['label'] >= 0)
+
+
 def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
                  keys: Sequence[str], shuffle: bool, seed: int = 0, epoch: int = 0,
                  shuffle_buffer: int = 10_000,
-                 transpose_range: tuple[int, int] = (0, 0)) -> tf.data.Dataset:
+                 transpose_range: tuple[int, int] = (0, 0),
+                 labelled_per_batch: int = 0) -> tf.data.Dataset:
   """One epoch of batches (drop_remainder) of the given shard files.
 
   With a `transpose_range` other than (0, 0), every example's 'states' (melody)
   or the pitched rows of its 'tracks' (multitrack; rows whose 'transpose_mask'
   is 0, the drum tracks, stay put) move by one random k (`random_transpose`).
+
+  With `labelled_per_batch` n > 0 (semi-supervised training, `keys` holding
+  LABEL_KEYS), every batch is n labelled examples (`is_labelled`, drawn
+  round-robin, reshuffled on every pass: at ~1% labels most batches would
+  otherwise hold none) followed by batch_size - n examples of the shuffled
+  epoch (labelled or not, as they come); the epoch is one pass over all of them.
   """
   parse = features.make_parser(spec)
   # Plain arithmetic (not hash()) so every process and every run agrees.
@@ -119,7 +135,37 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
   def cast(ex):  # int64 on disk, int32 on device.
     return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in ex.items()}
   ds = ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if labelled_per_batch:
+    return _mixed_batches(ds, batch_size, labelled_per_batch, shuffle_buffer,
+                          seed=epoch_seed + 2).prefetch(tf.data.AUTOTUNE)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _mixed_batches(ds: tf.data.Dataset, batch_size: int, labelled_per_batch: int,
+                   shuffle_buffer: int, seed: int) -> tf.data.Dataset:
+  """Batches of `labelled_per_batch` labelled examples (repeated, cached: they are few)
+  then batch_size - labelled_per_batch of `ds` (one pass)."""
+  if not 0 < labelled_per_batch < batch_size:
+    raise ValueError(f'labelled_per_batch={labelled_per_batch} must be in 1..{batch_size - 1} '
+                     f'(the local batch is {batch_size})')
+  missing = [k for k in LABEL_KEYS if k not in ds.element_spec]
+  if missing:
+    raise ValueError(f'labelled_per_batch needs the features {missing} in the batch')
+  labelled = ds.filter(is_labelled).cache().shuffle(shuffle_buffer, seed=seed).repeat()
+  pairs = tf.data.Dataset.zip((labelled.batch(labelled_per_batch, drop_remainder=True),
+                               ds.batch(batch_size - labelled_per_batch, drop_remainder=True)))
+  return pairs.map(lambda a, b: {k: tf.concat([a[k], b[k]], axis=0) for k in a},
+                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def count_labelled(files: Sequence[str], spec: features.Spec) -> tuple[int, int]:
+  """(labelled examples (`is_labelled`), all examples) of these files."""
+  parse = features.make_parser({k: spec[k] for k in LABEL_KEYS})
+  ds = tf.data.TFRecordDataset(list(files)).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+  counts = ds.map(lambda ex: tf.cast(is_labelled(ex), tf.int64)).reduce(
+      tf.constant([0, 0], tf.int64), lambda acc, x: acc + tf.stack([x, 1]))
+  labelled, total = (int(v) for v in counts.numpy())
+  return labelled, total
 
 
 def count_batches(files: Sequence[str], batch_size: int) -> int:
@@ -138,11 +184,13 @@ class DataSource:
     keys: features to deliver (the model's `input_keys`).
     seed: base seed of the shuffle and the transposition.
     shuffle_buffer, transpose_range: see make_dataset.
+    labelled_per_batch: labelled examples in every global training batch (0: batches
+      as the shuffle gives them); see make_dataset.
   """
 
   def __init__(self, data_dir: str, *, global_batch_size: int, sharding: jax.sharding.Sharding,
                keys: Sequence[str], seed: int = 0, shuffle_buffer: int = 10_000,
-               transpose_range: tuple[int, int] = (0, 0)):
+               transpose_range: tuple[int, int] = (0, 0), labelled_per_batch: int = 0):
     self.info = dataset_info.load(data_dir)
     self.spec = features.spec_from_json(self.info['features'])
     missing = set(keys) - set(self.spec)
@@ -161,7 +209,23 @@ class DataSource:
     self.transpose_range = tuple(transpose_range)
     self._train_files = shard_files(data_dir, 'train', jax.process_index(), jax.process_count(),
                                     self.info)
-    self.train_batches_per_epoch = count_batches(self._train_files, self.local_batch_size)
+    self.labelled_per_batch = int(labelled_per_batch or 0) // jax.process_count()
+    if labelled_per_batch and labelled_per_batch % jax.process_count():
+      raise ValueError(f'config.data.labelled_per_batch={labelled_per_batch} is not divisible '
+                       f'by the process count {jax.process_count()}')
+    if self.labelled_per_batch and not set(LABEL_KEYS) <= set(self.keys):
+      raise ValueError(f'config.data.labelled_per_batch={labelled_per_batch} needs the '
+                       f'features {LABEL_KEYS}, which this model does not read: set it to 0')
+    if self.labelled_per_batch:
+      labelled, total = count_labelled(self._train_files, self.spec)
+      if not labelled:
+        raise ValueError(f'config.data.labelled_per_batch={labelled_per_batch}, but no training '
+                         f'example of {data_dir} (on this process) has a known label: set it to 0')
+      # An epoch is one pass over the examples, batch_size - n at a time (make_dataset).
+      self.train_batches_per_epoch = total // max(
+          self.local_batch_size - self.labelled_per_batch, 1)
+    else:
+      self.train_batches_per_epoch = count_batches(self._train_files, self.local_batch_size)
     self._eval_batches: dict[str, int] = {}
     if self.train_batches_per_epoch == 0:
       raise ValueError(f'{data_dir}: fewer training examples on this process than one local '
@@ -178,7 +242,8 @@ class DataSource:
       ds = make_dataset(self._train_files, self.spec, batch_size=self.local_batch_size,
                         keys=self.keys, shuffle=True, seed=self.seed, epoch=epoch,
                         shuffle_buffer=self.shuffle_buffer,
-                        transpose_range=self.transpose_range)
+                        transpose_range=self.transpose_range,
+                        labelled_per_batch=self.labelled_per_batch)
       if offset:
         logging.info('Data: skipping %d batches of epoch %d to resume', offset, epoch)
         ds = ds.skip(offset)

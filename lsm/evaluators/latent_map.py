@@ -11,6 +11,12 @@ Metrics: 'explained_variance/<group>' (share of the group's variance the PCA map
 shows), 'spearman/<attribute>' (rank correlation of each regularised dim with
 its attribute: how well the dim orders the examples, the point of the
 regulariser) and 'num_examples'. Files: latent_map_<method>.png, latent_map.json.
+
+A model with a cluster posterior (the GM-VAE) adds a column per group: the
+component argmax q(c|x) each code falls in, for every example, labelled or not
+(the paper's fig. 3 colours its maps by arousal cluster). `labelled_first`
+puts every held-out example with a label in the sample before the others, so
+that the label column is not mostly grey when labels are rare.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from lsm.evaluators import clusters
 
 
 class Evaluator(base.Evaluator):
-  """Settings: split, num_examples, methods ('pca', 'tsne'; a tuple or 'pca,tsne'), seed."""
+  """Settings: split, num_examples, methods ('pca', 'tsne'; a tuple or 'pca,tsne'), seed,
+  labelled_first."""
 
   def __init__(self, trained, output_dir=None, split: str = 'test', num_examples: int = 1000,
-               methods=('pca',), seed: int = 0):
+               methods=('pca',), seed: int = 0, labelled_first: bool = False):
     super().__init__(trained, output_dir)
+    self.labelled_first = bool(labelled_first)
     self.split = split
     self.num_examples = int(num_examples)
     self.methods = tuple(m.strip() for m in methods.split(',')) if isinstance(methods, str) \
@@ -44,8 +52,15 @@ class Evaluator(base.Evaluator):
     t = self.trained
     examples = t.read_split(self.split)
     n = len(examples[t.format.FEATURE])
-    index = np.sort(np.random.RandomState(self.seed).choice(n, min(n, self.num_examples),
-                                                            replace=False))
+    all_labels = clusters.labels_of(examples)
+    rs = np.random.RandomState(self.seed)
+    if self.labelled_first and all_labels is not None:
+      # Every labelled example (a random subset if more than fit), then the others.
+      first = rs.permutation(np.flatnonzero(all_labels >= 0))[:self.num_examples]
+      rest = rs.permutation(np.flatnonzero(all_labels < 0))[:self.num_examples - len(first)]
+      index = np.sort(np.concatenate([first, rest]))
+    else:
+      index = np.sort(rs.choice(n, min(n, self.num_examples), replace=False))
     sub = {k: np.asarray(v)[index] for k, v in examples.items()}
     z = t.encode(sub).mu
     groups = t.model.latent_groups()
@@ -62,6 +77,10 @@ class Evaluator(base.Evaluator):
           metrics[f'spearman/{attribute}'] = float(
               stats.spearmanr(z[:, dim], attrs[attribute]).correlation)
     metrics['num_examples'] = float(len(index))
+    posterior = clusters.model_cluster_posterior(t, sub)
+    for name, q in (posterior or {}).items():
+      if name in colourings:
+        colourings[name].append(('cluster: argmax q(c|x)', np.argmax(q, -1)))
 
     labels = clusters.labels_of(sub)
     if labels is not None and not np.any(labels >= 0):

@@ -247,6 +247,18 @@ def max_rest_run(states: np.ndarray) -> int:
   return int(np.max(edges[1::2] - edges[::2])) if len(edges) else 0
 
 
+def longest_rest_run(tracks: np.ndarray) -> int:
+  """max(max_rest_run(t) for t in tracks), in one pass over [num_tracks, steps]."""
+  tracks = np.asarray(tracks)
+  rest = np.zeros((tracks.shape[0], tracks.shape[1] + 2), np.int8)
+  rest[:, 1:-1] = tracks == melody.REST
+  # Row by row the runs open (+1) and close (-1) in turn; flattened, the rows follow
+  # one another, each opening and closing its own runs.
+  edges = np.diff(rest, axis=1).reshape(-1)
+  opens, closes = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+  return int(np.max(closes - opens)) if len(opens) else 0
+
+
 def _rearticulate(segment: np.ndarray, start: int, window: np.ndarray) -> np.ndarray:
   """Gives a window that starts on HOLD the onset of the note it continues."""
   if window[0] != melody.HOLD:
@@ -269,7 +281,7 @@ def cut_windows(segment: np.ndarray, start_bar: int, qpm: float, pitched: np.nda
   for bar in range(0, num_bars - window_bars + 1, hop_bars):
     lo, hi = bar * steps_per_bar, (bar + window_bars) * steps_per_bar
     tracks = np.stack([_rearticulate(track, lo, track[lo:hi]) for track in segment])
-    if max(max_rest_run(t) for t in tracks) > max_rest:
+    if longest_rest_run(tracks) > max_rest:
       continue
     out.append(Window(tracks, start_bar + bar, qpm, pitched))
   return out

@@ -15,6 +15,7 @@ The loss is (paper eq. 2, with every term a mean: per valid token, per
 attribute step, per latent dim, per pair)
 
   token NLL (PAD masked) + attr_weight * attribute NLL + beta(step) * KL
+  (per example: `kl_weights`; the GM-VAE weighs its labelled examples apart)
   + reg_weight * sum over regularised attributes of MSE(tanh(D_z), sign(D_y))
   + the model's extra term (GLSR's geodesic term, Fader's adversarial term).
 
@@ -407,6 +408,11 @@ class FaderModel(base.Model):
       total = total + r
     return total, metrics
 
+  def kl_weights(self, batch, beta: jax.Array) -> jax.Array:
+    """The KL weight of each example (scalar or [B]): beta(step) for every one here."""
+    del batch
+    return beta
+
   def extra_loss(self, params, fwd, batch, rng, step) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Model-specific term added to the loss (0 here)."""
     return jnp.float32(0.0), {}
@@ -427,12 +433,13 @@ class FaderModel(base.Model):
     token_nll = recon['token'][0] / jnp.maximum(recon['token'][2], 1.0)
     attr_nll = sum((recon[f][0] / recon[f][2] for f, _, _ in self.sub_decoders),
                    jnp.float32(0.0))
-    kl, kl_metrics = self.prior_kl(params, fwd, batch)
-    kl = jnp.mean(kl) / self.latent_size  # per latent dim
+    kl_examples, kl_metrics = self.prior_kl(params, fwd, batch)
+    kl = jnp.mean(kl_examples) / self.latent_size  # per latent dim
     reg, reg_metrics = self.regulariser(fwd, batch)
     extra, extra_metrics = self.extra_loss(params, fwd, batch, rng, step)
     beta = jnp.asarray(self._beta(step), jnp.float32)
-    loss = (token_nll + self.cfg.attr_weight * attr_nll + beta * kl
+    weighted_kl = jnp.mean(self.kl_weights(batch, beta) * kl_examples) / self.latent_size
+    loss = (token_nll + self.cfg.attr_weight * attr_nll + weighted_kl
             + self.cfg.reg_weight * reg + extra)
     metrics = dict(loss=loss, token_nll=token_nll, kl=kl, beta=beta, reg=reg,
                    teacher_prob=fwd['teacher_prob'],

@@ -1,7 +1,8 @@
 """Loss terms of Music FaderNets (tan2020) and its baselines, as pure jnp functions.
 
 KLs to a Gaussian-mixture prior, the semi-supervised GM-VAE term of the paper's
-eq. 1 and Pati & Lerch's latent regulariser (the standard-normal KL, the masked
+eq. 1, the cross-entropy on q(c|x) of labelled examples (not in the paper; why:
+gmvae.py) and Pati & Lerch's latent regulariser (the standard-normal KL, the masked
 NLL and the beta schedule are shared: lsm/nn). Every KL here is in nats per example,
 summed over latent dims; the models divide by the latent size (see
 family.py: 'per-dim mean' reductions, the scale the paper's beta = 0.2 is for).
@@ -43,6 +44,26 @@ def cluster_posterior(z: jax.Array, means: jax.Array, prior_logvar: float) -> ja
   return jax.nn.softmax(log_normal_components(z, means, prior_logvar), axis=-1)
 
 
+def supervised_mask(label: jax.Array, label_known: jax.Array, k: int) -> jax.Array:
+  """bool [B]: the examples eq. 1 treats as supervised (label known and in 0..K-1)."""
+  return (label_known > 0) & (label >= 0) & (label < k)
+
+
+def cluster_cross_entropy(z: jax.Array, means: jax.Array, prior_logvar: float,
+                          label: jax.Array, label_known: jax.Array) -> jax.Array:
+  """-log q(c = label | x) per example [B], 0 where the label is not usable.
+
+  q(c|x) is p(c|z) at the given z (uniform p(c)); computed as a log-softmax of
+  the component log-densities, because with the prior variance e^-2 those differ
+  by hundreds of nats and the softmax saturates to 0/1.
+  """
+  k = means.shape[0]
+  log_q = jax.nn.log_softmax(log_normal_components(z, means, prior_logvar), axis=-1)
+  safe_label = jnp.clip(label, 0, k - 1).astype(jnp.int32)
+  nll = -jnp.take_along_axis(log_q, safe_label[:, None], axis=-1)[:, 0]
+  return jnp.where(supervised_mask(label, label_known, k), nll, 0.0)
+
+
 def gm_kl(mu: jax.Array, logvar: jax.Array, z: jax.Array, means: jax.Array,
           prior_logvar: float, label: jax.Array,
           label_known: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -68,10 +89,9 @@ def gm_kl(mu: jax.Array, logvar: jax.Array, z: jax.Array, means: jax.Array,
   q_c = cluster_posterior(z, means, prior_logvar)
   kl_c = jnp.sum(q_c * (jnp.log(q_c + 1e-12) + math.log(k)), axis=-1)
   unsupervised = jnp.sum(q_c * kl_k, axis=-1) + kl_c
-  supervised_mask = (label_known > 0) & (label >= 0) & (label < k)
   safe_label = jnp.clip(label, 0, k - 1).astype(jnp.int32)
   supervised = jnp.take_along_axis(kl_k, safe_label[:, None], axis=-1)[:, 0]
-  return jnp.where(supervised_mask, supervised, unsupervised), q_c
+  return jnp.where(supervised_mask(label, label_known, k), supervised, unsupervised), q_c
 
 
 def latent_regulariser(z_d: jax.Array, y: jax.Array, delta: float = 1.0) -> jax.Array:
