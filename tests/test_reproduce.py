@@ -85,3 +85,16 @@ def test_a_workdir_holding_another_run_is_never_trained_over(tiny_musicvae, tmp_
   with pytest.raises(errors.UserError, match='model.z_dim: workdir 8, planned 16'):
     session.train(other)
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == before
+
+
+def test_last_logged_reads_the_newest_value(tmp_path):
+  workdir = tmp_path / 'run'
+  workdir.mkdir()
+  (workdir / 'metrics.jsonl').write_text(
+      '{"step": 1, "valid/mmd": 2.0}\n{"step": 2, "train/loss": 1.0}\n'
+      '{"step": 3, "valid/mmd": 0.5}\n')
+  session = session_lib.Session(str(tmp_path), 'valenti2020', 'smoke', str(tmp_path / 'f'),
+                                {'musae_gaussian': str(workdir)})
+  assert session.last_logged('musae_gaussian', 'valid/mmd') == 0.5
+  assert session.last_logged('musae_gaussian', 'valid/none') != session.last_logged(
+      'musae_gaussian', 'valid/none')  # NaN when never logged.

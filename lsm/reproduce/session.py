@@ -69,6 +69,17 @@ class Session:
     self.eval_seconds += time.time() - start
     return metrics
 
+  def last_logged(self, name: str, key: str) -> float:
+    """The newest value of `key` in a run's metrics.jsonl (its held-out metrics during
+    training); NaN when never logged."""
+    value = float('nan')
+    path = os.path.join(self.workdir(name), 'metrics.jsonl')
+    if os.path.exists(path):
+      with open(path) as f:
+        for line in f:
+          value = json.loads(line).get(key, value) if line.strip() else value
+    return float(value)
+
   def read_json(self, name: str, evaluation: str, filename: str) -> dict:
     with open(os.path.join(self.eval_dir(name, evaluation), filename)) as f:
       return json.load(f)

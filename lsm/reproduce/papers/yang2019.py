@@ -67,7 +67,7 @@ def claims(session):
               f'top-5 share of |Δz| {c.fmt(r_share)}, 5th/6th score {c.fmt(r_gap)}; dims '
               f'{report["rhythm_dims"]}', bool(r_gap >= 1.5), '5th/6th score >= 1.5',
               'musicvae'),
-      c.at_most('3.5: no dim carries both pitch and rhythm', 'no overlap', d['overlap'], 0,
+      c.at_most('3.5: no dim carries both pitch and rhythm', 'no overlap', int(d['overlap']), 0,
                 'musicvae', 'dims in both'),
       c.at_least('The pitch dims are the same for other clips (seeds)', '"top 2 always '
                  'remain the same"', d['pitch_jaccard_seeds'], 1.0, 'musicvae',
@@ -75,7 +75,7 @@ def claims(session):
       c.at_least('The rhythm dims are the same for other clips (seeds)', '', d[
           'rhythm_jaccard_seeds'], 0.6, 'musicvae', 'Jaccard across seeds'),
       c.reported('3.1: PCA components holding 99% of the codes\' variance', '< 128',
-                 c.fmt(d['components_99']), 'musicvae'),
+                 c.fmt(int(d['components_99'])), 'musicvae'),
   ]
   session.figure('Pitch deltas (paper fig. 3)', 'musicvae', 'disentangle', 'fig3_pitch_deltas.png')
   session.figure('Rhythm deltas (paper fig. 4)', 'musicvae', 'disentangle',
@@ -98,7 +98,7 @@ def claims(session):
       c.at_least('4.3: the 5x5 pitch x rhythm grid gives distinct clips', 'fig. 9',
                  k['pair_grid_distinct_cells'], 20, 'musicvae',
                  f"of 25, mean over {settings['knobs']['grid_pairs']} tune pairs (min "
-                 f"{c.fmt(k['pair_grid_distinct_cells_min'])})"),
+                 f"{int(k['pair_grid_distinct_cells_min'])})"),
   ]
   notes.append(f'Knob effects: each selected dim moved by +{a} (z units; the prior\'s '
                'standard deviation is 1) against the same move of random other dims; '
