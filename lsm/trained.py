@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from lsm import checkpoint
+from lsm import config_fields
 from lsm import models
 from lsm.analysis import interpolation
 from lsm.data import dataset_info
@@ -72,22 +73,12 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
-def _flat(d: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, Mapping):
-      out.update(_flat(v, f'{prefix}{k}.'))
-    else:
-      out[f'{prefix}{k}'] = list(v) if isinstance(v, tuple) else v
-  return out
-
-
 def config_mismatch(saved: ml_collections.ConfigDict,
                     given: ml_collections.ConfigDict) -> list[str]:
   """Fields of config.model (and the data representation) where `given` differs from the
   config a checkpoint was trained with: 'model.z_dim: trained 8, given 16'."""
-  a = _flat(json.loads(saved.model.to_json_best_effort()), 'model.')
-  b = _flat(json.loads(given.model.to_json_best_effort()), 'model.')
+  a = config_fields.flat(json.loads(saved.model.to_json_best_effort()), 'model.')
+  b = config_fields.flat(json.loads(given.model.to_json_best_effort()), 'model.')
   a['model.name'] = models.canonical_name(str(a.get('model.name')))
   b['model.name'] = models.canonical_name(str(b.get('model.name')))
   a['data.representation'] = saved.data.get('representation', 'melody')

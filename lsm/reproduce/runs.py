@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from lsm import config_fields
 from lsm import errors
 from lsm import files
 
@@ -72,22 +73,12 @@ def _flag(value: Any) -> str:
   return ','.join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
-def _flat(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, Mapping):
-      out.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      out[f'{prefix}{key}'] = value
-  return out
-
-
 def differences(saved: Mapping[str, Any], planned: Mapping[str, Any]) -> list[str]:
   """'field: workdir X, planned Y' for every field (not a free run-loop field) where a
   workdir's saved config (JSON) differs from the planned one (JSON). A field only one
   side has is not a difference: it was added to (or dropped from) the configs after
   the run was trained, which left what it trained unchanged."""
-  a, b = _flat(saved), _flat(planned)
+  a, b = config_fields.flat(saved), config_fields.flat(planned)
   free = lambda k: any(k == f or k.startswith(f + '.') for f in _FREE_FIELDS)
   return [f'{k}: workdir {a[k]!r}, planned {b[k]!r}'
           for k in sorted(set(a) & set(b)) if not free(k) and a[k] != b[k]]
