@@ -6,9 +6,13 @@ writes it in PyTorch (cdyrhjohn/representation_demo for yang2019: nn.GRU encoder
 one-hot states, a loop of nn.GRUCell for the decoder), at the sizes of the lsm config
 it is built from, and exposes what the benchmark times:
 
+  input_keys                   the batch features it reads (the first feeds its encoder)
   load_lsm_params(params)      copy lsm's parameters in (the same function; tested)
-  train_step(batch)            one optimiser step (loss, backward, clip, Adam)
-  decode(z)                    free-running greedy decoding of seq_len steps
+  loss(states, step)           what Runner.train_step minimises (backward, clip, one Adam);
+  or configure_optimizers(cfg)
+  and optimizer_step(batch, step)  a whole step of its own, for several optimisers
+                               (MusAE's critic and autoencoder: torch_musae.py)
+  decode(z)                    greedy decoding of seq_len steps
   encode_mu(states)            posterior means (for the 2-way grid)
 
 Existing equivalents: `EQUIVALENTS` (model name -> class).
@@ -22,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from benchmarks import torch_musae
 
 
 class MusicVAE(nn.Module):
@@ -38,6 +44,8 @@ class MusicVAE(nn.Module):
   (`extra_params`), the same function otherwise. The decoder's first cell is
   W_ih [one-hot, z] + b_ih, exactly lsm's embedding + Dense(z) with bias.
   """
+
+  input_keys = ('states',)
 
   def __init__(self, model_config):
     super().__init__()
@@ -172,10 +180,15 @@ class Runner:
     if lsm_params is not None:  # Start from lsm's weights: the same function.
       self.model.load_lsm_params(lsm_params)
     self.model.to(self.device)
+    self.input_keys = self.model.input_keys
     opt = config.optimizer
+    self.step = 0
+    if hasattr(self.model, 'optimizer_step'):  # Its own step (several optimisers).
+      self.model.configure_optimizers(opt)
+      self.optimizer = None
+      return
     self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(opt.lr))
     self.clip_norm = float(opt.clip_norm or 0.0)
-    self.step = 0
 
   @property
   def num_params(self) -> int:
@@ -184,14 +197,25 @@ class Runner:
   def _tensor(self, array) -> torch.Tensor:
     return torch.from_numpy(np.asarray(array, np.int64)).to(self.device)
 
-  def train_step(self, states) -> float:
+  def tensors(self, batch) -> dict[str, torch.Tensor]:
+    """A batch as tensors: a dict holding the model's input_keys (numpy, int), or the
+    array of its only input key."""
+    if not isinstance(batch, dict):
+      batch = {self.input_keys[0]: batch}
+    return {k: self._tensor(batch[k]) for k in self.input_keys}
+
+  def train_step(self, batch) -> float:
     self.model.train()
-    loss = self.model.loss(self._tensor(states), self.step)
-    self.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if self.clip_norm:
-      nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
-    self.optimizer.step()
+    tensors = self.tensors(batch)
+    if self.optimizer is None:
+      loss = self.model.optimizer_step(tensors, self.step)
+    else:
+      loss = self.model.loss(tensors[self.input_keys[0]], self.step)
+      self.optimizer.zero_grad(set_to_none=True)
+      loss.backward()
+      if self.clip_norm:
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+      self.optimizer.step()
     self.step += 1
     return float(loss.detach())
 
@@ -211,4 +235,4 @@ class Runner:
       torch.cuda.synchronize()
 
 
-EQUIVALENTS = {'musicvae': MusicVAE}
+EQUIVALENTS = {'musicvae': MusicVAE, 'musae': torch_musae.MusAE}

@@ -17,10 +17,15 @@ Builds the config's dataset if needed and prints, for the config's model:
   - decode latency: free-running greedy decoding of one clip's posterior mean (p50 and
     p95 over --decode_calls calls) and of 64 clips (p50);
   - grid latency: the 2-way grid, 2 clips encoded and 25 cells decoded (p50).
-With --vs-torch the PyTorch equivalent of the model (benchmarks/torch_models.py; torch
-is a benchmark-only dependency, benchmarks/requirements-torch.txt), started from lsm's
-parameters, runs in the same process on batches of the same input stream and on the same
-clips, in interleaved rounds (lsm, then torch, --rounds times),
+Every figure applies to every model (each has an encoder and a decoder); what a decode
+costs differs, and the printout says so (a model's `benchmark_note`, e.g. MusAE's: its
+decoders are not autoregressive, one pass and an argmax per step; its z is deterministic).
+With --vs-torch the PyTorch equivalent of the model (benchmarks/torch_models.py and
+torch_musae.py: MusicVAE, MusAE; torch is a benchmark-only dependency,
+benchmarks/requirements-torch.txt), started from lsm's parameters, runs in the same
+process on batches of the same input stream and on the same clips, in interleaved rounds
+(lsm, then torch, --rounds times); a MusAE step is the whole alternating step, n_critic
+critic updates and one autoencoder update, on both sides,
 and each figure gets the ratio torch / lsm (> 1: lsm is faster). Figures are medians
 over rounds. Both parameter counts are printed as a check that the models match.
 A benchmark, not a test; --json_out writes the figures.
@@ -195,20 +200,24 @@ class TorchSide:
     self.runner = torch_models.Runner(config, device=device, seed=config.seed,
                                       lsm_params=lsm_params)
     self.extra_params = getattr(self.runner.model, 'extra_params', 0)
-    self.key = 'states'  # The feature every equivalent so far reads.
+    self.key = self.runner.input_keys[0]  # The feature its encoder reads.
     self.clips = clips
     t0 = time.perf_counter()
-    self.loss = self.runner.train_step(clips[self.key][:config.batch_size])
+    self.loss = self.runner.train_step(self.take(clips, config.batch_size))
     self.runner.synchronize()
     self.first_step_s = time.perf_counter() - t0
     self.inputs = {n: self.runner.encode_mu(clips[self.key][:n]) for n in (1, DECODE_BATCH)}
     self.weights = torch.from_numpy(grid_weights(self.runner.model.z_dim)).to(
         self.runner.device)
 
-  def train(self, batches: list[np.ndarray]) -> tuple[float, float]:
+  def take(self, batch: dict, n: int | None = None) -> dict[str, np.ndarray]:
+    """The features the equivalent reads (MusAE: tracks and tag_mask), as numpy."""
+    return {k: np.asarray(batch[k])[:n] for k in self.runner.input_keys}
+
+  def train(self, batches: list[dict[str, np.ndarray]]) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
-    for states in batches:
-      self.loss = self.runner.train_step(states)
+    for batch in batches:
+      self.loss = self.runner.train_step(batch)
     self.runner.synchronize()
     return ((time.perf_counter() - t0) / len(batches),
             (time.process_time() - c0) / len(batches))
@@ -254,7 +263,7 @@ def main(argv):
     torch_side = TorchSide(config, lsm_side.clips, device.platform,
                            jax.device_get(lsm_side.state.params))
     for _ in range(_WARMUP.value):
-      torch_side.train([lsm_side.clips[torch_side.key][:config.batch_size]])
+      torch_side.train([torch_side.take(lsm_side.clips, config.batch_size)])
 
   # Interleaved rounds: lsm then torch, each on its own next batches of the same stream
   # (torch gets numpy copies, fetched outside its timing).
@@ -277,8 +286,7 @@ def main(argv):
     logging.info('round %d: %s', len(times['lsm']['step_s']),
                  {k: v[-1] for k, v in times['lsm'].items()})
     if torch_side is not None:
-      batches = [np.asarray(next(lsm_side.batches)[torch_side.key])
-                 for _ in range(_STEPS.value)]
+      batches = [torch_side.take(next(lsm_side.batches)) for _ in range(_STEPS.value)]
       wall, cpu = torch_side.train(batches)
       record('torch', 'step_s', wall)
       record('torch', 'cpu_s', cpu)
@@ -306,6 +314,7 @@ def main(argv):
   lsm_fig = figures('lsm', times['lsm'])
   result = dict(
       model=config.model.name, precision=config.get('precision', 'float32'),
+      figure_notes=getattr(lsm_side.model, 'benchmark_note', None),
       params=int(lsm_side.num_params), params_millions=round(lsm_side.num_params / 1e6, 2),
       batch_size=config.batch_size, devices=jax.device_count(), platform=device.platform,
       device_kind=device.device_kind, host=platform.node(), cpu_count=os.cpu_count(),
@@ -354,6 +363,8 @@ def _print_table(result: dict) -> None:
         f"{result['host_peak_rss_mb']} MB" + (
             f", device peak {result['device_peak_mb']:.0f} MB"
             if result['device_peak_mb'] else ''))
+  if result['figure_notes']:
+    print(f"figures: all apply; {result['figure_notes']}")
   if t:
     print(f"torch {t['version']} ({t['threads']} threads, {t['device']}): {t['params']:,} "
           f"params ({t['params_extra_by_design']:,} more by design; match: "

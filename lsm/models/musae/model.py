@@ -82,6 +82,11 @@ class Model(base.Model):
   input_keys = ('tracks', 'tag_mask')
   default_config = staticmethod(default_config)
   output_key = 'tracks'
+  # What lsm.benchmark's inference figures time here, unlike MusicVAE's free-running
+  # decoding (one token per step, fed back) from posterior means.
+  benchmark_note = ('decode = one pass of the per-track decoders, which are not '
+                    'autoregressive (argmax per step, nothing fed back); z = the encoder\'s '
+                    'deterministic code')
 
   def __init__(self, config: ml_collections.ConfigDict):
     cfg = base.resolve_config(config, default_config(), positive=(
