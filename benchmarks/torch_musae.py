@@ -185,26 +185,18 @@ class MusAE(nn.Module):
 
   def __init__(self, model_config):
     super().__init__()
-    # lsm's own resolution of the config (its defaults for the fields a config leaves out).
-    cfg = base.resolve_config(model_config, musae_model.default_config())
-    self.num_states = int(cfg.num_states)
-    self.seq_len = int(cfg.seq_len)
-    self.z_dim = int(cfg.z_dim)
-    self.num_tracks = len(tuple(cfg.tracks))
-    if not self.num_tracks:
+    # lsm's model reads, defaults and checks the config (its fields, the prior's petals);
+    # its settings are taken from it, not parsed again. Building it initialises nothing.
+    lsm = musae_model.Model(model_config)
+    cfg = base.resolve_config(model_config, musae_model.default_config())  # The layer sizes.
+    if not lsm.num_tracks:
       raise ValueError('the torch MusAE needs config.model.tracks (the track count)')
-    self.prior = str(cfg.prior)
-    self.num_components = (int(cfg.num_components or len(cfg.tags) or 1)
-                           if self.prior == 'flower' else 1)
-    self.radial_var = float(cfg.radial_var)
-    self.other_var = float(cfg.other_var)
-    self.critic_tags = bool(cfg.critic_tags)
-    self.onset_weight = float(cfg.onset_weight)
-    self.gp_weight = float(cfg.gp_weight)
-    self.n_critic = int(cfg.n_critic)
-    self.beta_max = float(cfg.beta_max)
-    self.beta_increment = float(cfg.beta_increment)
-    self.beta_every = int(cfg.beta_every)
+    for name in ('num_states', 'seq_len', 'z_dim', 'num_tracks', 'critic_tags', 'onset_weight',
+                 'gp_weight', 'n_critic', 'beta_max', 'beta_increment', 'beta_every'):
+      setattr(self, name, getattr(lsm, name))
+    self.prior = lsm.prior.kind
+    self.num_components = lsm.prior.num_components
+    self.radial_var, self.other_var = lsm.prior.radial_var, lsm.prior.other_var
     enc_hidden, enc_layers = int(cfg.enc_hidden), int(cfg.enc_layers)
     dec_hidden, dec_layers = int(cfg.dec_hidden), int(cfg.dec_layers)
     self.encoder = Encoder(self.num_tracks, self.num_states, enc_hidden, enc_layers, self.z_dim)
