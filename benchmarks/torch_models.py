@@ -10,8 +10,10 @@ it is built from, and exposes what the benchmark times:
   load_lsm_params(params)      copy lsm's parameters in (the same function; tested)
   loss(states, step)           what Runner.train_step minimises (backward, clip, one Adam);
   or configure_optimizers(cfg)
-  and optimizer_step(batch, step)  a whole step of its own, for several optimisers
-                               (MusAE's critic and autoencoder: torch_musae.py)
+  and optimizer_step(batch, step)  a whole step of its own, on the batch's tensors: for
+                               several optimisers (MusAE's critic and autoencoder:
+                               torch_musae.py) or a loss of several features
+                               (FaderNets: torch_fadernets.py)
   decode(z)                    greedy decoding of seq_len steps
   encode_mu(states)            posterior means (for the 2-way grid)
 
@@ -27,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from benchmarks import torch_fadernets
 from benchmarks import torch_musae
 
 
@@ -195,10 +198,14 @@ class Runner:
     return sum(p.numel() for p in self.model.parameters())
 
   def _tensor(self, array) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(array, np.int64)).to(self.device)
+    # Ids as int64 (what one_hot and gather take); real-valued features (FaderNets'
+    # attribute densities) as float32.
+    array = np.asarray(array)
+    dtype = np.float32 if np.issubdtype(array.dtype, np.floating) else np.int64
+    return torch.from_numpy(array.astype(dtype)).to(self.device)
 
   def tensors(self, batch) -> dict[str, torch.Tensor]:
-    """A batch as tensors: a dict holding the model's input_keys (numpy, int), or the
+    """A batch as tensors: a dict holding the model's input_keys (numpy), or the
     array of its only input key."""
     if not isinstance(batch, dict):
       batch = {self.input_keys[0]: batch}
@@ -235,4 +242,5 @@ class Runner:
       torch.cuda.synchronize()
 
 
-EQUIVALENTS = {'musicvae': MusicVAE, 'musae': torch_musae.MusAE}
+EQUIVALENTS = {'musicvae': MusicVAE, 'musae': torch_musae.MusAE,
+               'fadernets.gmvae': torch_fadernets.FaderNetsGMVAE}

@@ -20,8 +20,9 @@ Builds the config's dataset if needed and prints, for the config's model:
 Every figure applies to every model (each has an encoder and a decoder); what a decode
 costs differs, and the printout says so (a model's `benchmark_note`, e.g. MusAE's: its
 decoders are not autoregressive, one pass and an argmax per step; its z is deterministic).
-With --vs-torch the PyTorch equivalent of the model (benchmarks/torch_models.py and
-torch_musae.py: MusicVAE, MusAE; torch is a benchmark-only dependency,
+With --vs-torch the PyTorch equivalent of the model (benchmarks/torch_models.py,
+torch_musae.py and torch_fadernets.py: MusicVAE, MusAE, the FaderNets GM-VAE; torch is a
+benchmark-only dependency,
 benchmarks/requirements-torch.txt), started from lsm's parameters, runs in the same
 process on batches of the same input stream and on the same clips, in interleaved rounds
 (lsm, then torch, --rounds times); a MusAE step is the whole alternating step, n_critic

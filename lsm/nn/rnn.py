@@ -1,4 +1,5 @@
-"""Recurrent building blocks shared by the sequence models: fused GRU and LSTM cells.
+"""Recurrent building blocks shared by the sequence models: fused GRU and LSTM cells,
+and whole-sequence LSTM layers and stacks (MusAE).
 
 GRU (MusicVAE, FaderNets): a GRU cell with fused gate matmuls, a stack of such cells, a bidirectional GRU
 that returns its final states, and the tanh(Dense(z)) map from a latent code
@@ -16,6 +17,8 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
+
+from lsm.nn import lstm_layer
 
 Dtype = Any
 Initializer = nn.initializers.Initializer
@@ -270,7 +273,10 @@ class LatentToCarry(nn.Module):
 # W_x x is computed outside the time loop (for all steps at once, or once per
 # sequence when the input is constant, as MusAE's decoder input z is), so each
 # step costs one matmul. flax.linen.OptimizedLSTMCell fuses the gates too but
-# projects the input inside the loop.
+# projects the input inside the loop. The stacks run one layer at a time over the
+# whole sequence (LSTMLayer), with a hand-written backward pass that computes each
+# weight gradient once (lsm/nn/lstm_layer.py); LSTMCell is the same cell one step at a
+# time, the reference the tests compare LSTMLayer with.
 
 LSTMCarry = tuple[jax.Array, jax.Array]  # (c, h), float32.
 
@@ -325,11 +331,65 @@ class LSTMCell(nn.RNNCellBase):
     return 1
 
 
-class StackedLSTMStep(nn.Module):
-  """One time step of stacked LSTM cells; layer 0's input is already projected.
+class _RecurrentKernel(nn.Module):
+  """The [H, 4H] recurrent kernel, as a module named 'recurrent' so that its path is
+  LSTMCell's Dense ('recurrent/kernel')."""
+  features: int
+  param_dtype: Dtype = jnp.float32
 
-  Layers above 0 project the output of the layer below (a Dense, no bias).
-  Call: (carries, projected input [B, 4H]) -> (new carries, top output [B, H]).
+  @nn.compact
+  def __call__(self) -> jax.Array:
+    return self.param('kernel', per_gate(nn.initializers.orthogonal(), GATES),
+                      (self.features, GATES * self.features), self.param_dtype)
+
+
+class LSTMLayer(nn.Module):
+  """One LSTM layer over a whole batch-major sequence (lsm/nn/lstm_layer.py: the
+  backward pass computes the weight gradient once, not per step).
+
+  The cell is LSTMCell's, with the same parameters under the same names
+  ('recurrent/kernel', 'bias'), so the two read each other's checkpoints.
+  Call: (projected input [B, T, 4H], initial (c, h) or None for zeros) ->
+    ((c, h) after the last step, outputs h [B, T, H] in input order).
+  `reverse` runs from the last step to the first (a backward direction).
+  """
+  features: int
+  reverse: bool = False
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array,
+               carry: LSTMCarry | None = None) -> tuple[LSTMCarry, jax.Array]:
+    if x.shape[-1] != GATES * self.features:
+      raise ValueError(f'LSTMLayer expects a projected input of width {GATES * self.features}, '
+                       f'got {x.shape[-1]}')
+    kernel = _RecurrentKernel(self.features, self.param_dtype, name='recurrent')()
+    bias = self.param('bias', _forget_bias_one, (GATES * self.features,), self.param_dtype)
+    if carry is None:
+      zeros = jnp.zeros((x.shape[0], self.features), CARRY_DTYPE)
+      carry = (zeros, zeros)
+    time_major = jnp.swapaxes(x, 0, 1)
+    if self.reverse:
+      time_major = time_major[::-1]
+    hs, cs = lstm_layer.lstm_layer(time_major, kernel, bias, carry[0], carry[1], self.dtype)
+    final = (cs[-1], hs[-1])
+    if self.reverse:
+      hs = hs[::-1]
+    return final, jnp.swapaxes(hs, 0, 1)
+
+
+class StackedLSTM(nn.Module):
+  """`num_layers` LSTM layers over a whole sequence, one layer at a time: layer i > 0
+  projects the full output sequence of layer i - 1 with one Dense (no bias) before its
+  own loop, so that product runs over all B * T rows at once (torch's nn.LSTM does the
+  same). Valid when nothing feeds a layer's output back into an earlier layer, as in
+  MusAE's non-autoregressive decoders.
+
+  Parameters: 'layer_{i}' (LSTMLayer) and 'input_{i}' (i > 0), the names of the former
+  per-step stack (nn.scan of a one-step module), whose checkpoints this reads.
+  Call: (carries, one per layer, projected input of layer 0 [B, T, 4H]) ->
+    top layer's outputs [B, T, H].
   """
   features: int
   num_layers: int
@@ -337,16 +397,31 @@ class StackedLSTMStep(nn.Module):
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, carry: tuple[LSTMCarry, ...], x: jax.Array) -> tuple[tuple[LSTMCarry, ...], jax.Array]:
-    new_carry = []
+  def __call__(self, carry: Sequence[LSTMCarry], x: jax.Array) -> jax.Array:
+    if len(carry) != self.num_layers:
+      raise ValueError(f'expected {self.num_layers} carries, got {len(carry)}')
     for i in range(self.num_layers):
       if i > 0:
         x = nn.Dense(GATES * self.features, use_bias=False, dtype=self.dtype,
                      param_dtype=self.param_dtype, name=f'input_{i}')(x)
-      ci, x = LSTMCell(self.features, dtype=self.dtype, param_dtype=self.param_dtype,
-                       name=f'layer_{i}')(carry[i], x)
-      new_carry.append(ci)
-    return tuple(new_carry), x
+      _, x = LSTMLayer(self.features, dtype=self.dtype, param_dtype=self.param_dtype,
+                       name=f'layer_{i}')(x, carry[i])
+    return x
+
+
+class _CellScope(nn.Module):
+  """An LSTMLayer named 'cell' inside this module: the parameter paths
+  ('<name>/cell/...') of the nn.RNN(LSTMCell) layers that StackedBidirectionalLSTM
+  used before, so their checkpoints load."""
+  features: int
+  reverse: bool
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[LSTMCarry, jax.Array]:
+    return LSTMLayer(self.features, self.reverse, self.dtype, self.param_dtype,
+                     name='cell')(x)
 
 
 class StackedBidirectionalLSTM(nn.Module):
@@ -355,7 +430,8 @@ class StackedBidirectionalLSTM(nn.Module):
   concatenated forward and backward outputs of layer l - 1.
 
   The caller gives layer 0's input projection per direction (so that one-hot
-  inputs can be embedding lookups); upper layers project with a Dense.
+  inputs can be embedding lookups); upper layers project with a Dense over the
+  whole sequence.
 
   Call: (proj_fwd [B, T, 4H], proj_bwd [B, T, 4H]) ->
     (final forward h [B, H], final backward h [B, H]) of the top layer.
@@ -372,11 +448,8 @@ class StackedBidirectionalLSTM(nn.Module):
     for layer in range(self.num_layers):
       outputs = {}
       for direction, proj in projections.items():
-        # parent=None: nn.RNN adopts the cell, its params live under '<name>/cell'.
-        cell = LSTMCell(self.features, dtype=self.dtype, param_dtype=self.param_dtype,
-                        parent=None)
-        (_, h_last), out = nn.RNN(cell, name=f'layer_{layer}_{direction}')(
-            proj, return_carry=True, reverse=direction == 'backward', keep_order=True)
+        (_, h_last), out = _CellScope(self.features, direction == 'backward', self.dtype,
+                                      self.param_dtype, name=f'layer_{layer}_{direction}')(proj)
         finals[direction], outputs[direction] = h_last, out
       if layer + 1 < self.num_layers:
         both = jnp.concatenate([outputs['forward'], outputs['backward']], axis=-1)
