@@ -272,3 +272,32 @@ def test_two_train_steps_and_eval_on_real_multitrack_data(pop909_dataset, tmp_pa
   train_keys = {k for r in records for k in r}
   assert {'train/loss', 'train/critic_loss', 'train/gradient_penalty', 'train/w_estimate',
           'train/beta'} <= train_keys
+
+
+def test_track_decoders_together_or_one_at_a_time_are_the_same_function(monkeypatch):
+  """The vmapped and the scanned track decoders (networks._tracks_one_at_a_time picks
+  by kernel size) share parameters, outputs and gradients."""
+  from lsm.models.musae import networks  # pylint: disable=g-import-not-at-top
+  decoder = networks.MultiTrackDecoder(num_tracks=3, num_states=130, features=8, num_layers=2)
+  z = jax.random.normal(jax.random.PRNGKey(0), (5, 6))
+  weights = jax.random.normal(jax.random.PRNGKey(1), (5, 3, 4, 130))
+  loss = lambda p, z: jnp.sum(decoder.apply({'params': p}, z, 4) * weights)
+  shapes, outputs, grads = {}, {}, {}
+  for one_at_a_time in (False, True):
+    monkeypatch.setattr(networks, '_tracks_one_at_a_time', lambda *_, v=one_at_a_time: v)
+    shapes[one_at_a_time] = jax.tree.map(
+        jnp.shape, decoder.init(jax.random.PRNGKey(2), z, 4)['params'])
+    if not one_at_a_time:
+      params = decoder.init(jax.random.PRNGKey(2), z, 4)['params']
+    # Both with the vmapped decoder's parameters.
+    outputs[one_at_a_time] = decoder.apply({'params': params}, z, 4)
+    grads[one_at_a_time] = jax.grad(loss, argnums=(0, 1))(params, z)
+  assert shapes[False] == shapes[True]
+  assert outputs[False].shape == (5, 3, 4, 130)
+  np.testing.assert_allclose(outputs[True], outputs[False], rtol=1e-5, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(grads[False]), jax.tree.leaves(grads[True])):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  # Paper size on a CPU scans; :small vmaps.
+  monkeypatch.undo()
+  assert networks._tracks_one_at_a_time(4, 1024) == (jax.default_backend() == 'cpu')
+  assert not networks._tracks_one_at_a_time(4, 256)

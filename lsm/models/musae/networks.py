@@ -11,7 +11,8 @@ Decoders: one per track, each `dec_layers` stacked LSTMs, non-autoregressive:
 z is the input at every step and the initial (c, h) of every layer is
 tanh(Dense(z)); a Dense layer to 130 logits per step. The per-track decoders
 have the same shape, so their parameters are stacked on a leading `tracks`
-axis (separate weights) and one scan runs the tracks one after another.
+axis (separate weights); the tracks run together (vmap) or, when their kernels
+outgrow a CPU's cache, one after another (scan).
 
 Critic: MLP of `critic_layers` tanh layers and a linear score, reading z and
 (optionally) the one-hot of the tag whose prior component z is compared with
@@ -103,17 +104,40 @@ class MultiTrackDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, seq_len: int) -> jax.Array:
-    # One track after another (a scan over the stacked parameters), not all at once (a
-    # vmap, as before: same parameters and checkpoints): each step of a track's loop then
-    # reads only that track's recurrent kernel (16 MB at 1024 units), which stays in the
-    # CPU's cache through the 32 steps, where a vmapped step streamed all four tracks'
-    # kernels from memory (decoding one clip at paper size: 480 ms vmapped; see
-    # docs/results/issue15_performance.md).
-    decoders = nn.scan(TrackDecoder, variable_axes={'params': 0}, split_rngs={'params': True},
-                       in_axes=nn.broadcast, out_axes=1, length=self.num_tracks)
-    _, logits = decoders(self.num_states, self.features, self.num_layers, seq_len,
-                         dtype=self.dtype, param_dtype=self.param_dtype, name='tracks')(jnp.zeros(()), z)
+    args = (self.num_states, self.features, self.num_layers, seq_len)
+    kwargs = dict(dtype=self.dtype, param_dtype=self.param_dtype, name='tracks')
+    # Both ways stack the tracks' parameters on a leading axis: the same checkpoints.
+    if _tracks_one_at_a_time(self.num_tracks, self.features):
+      decoders = nn.scan(TrackDecoder, variable_axes={'params': 0},
+                         split_rngs={'params': True}, in_axes=nn.broadcast, out_axes=1,
+                         length=self.num_tracks)
+    else:
+      decoders = nn.vmap(TrackDecoder, variable_axes={'params': 0},
+                         split_rngs={'params': True}, in_axes=None, out_axes=(None, 1),
+                         axis_size=self.num_tracks)
+    _, logits = decoders(*args, **kwargs)(jnp.zeros(()), z)
     return logits
+
+
+# Above this size the tracks' stacked recurrent kernels no longer fit in a CPU's cache
+# (half the 32 MB L3 of the machine measured; server L3 slices are 16-32 MB).
+_CPU_CACHE_BYTES = 16 * 2**20
+
+
+def _tracks_one_at_a_time(num_tracks: int, features: int) -> bool:
+  """Whether the track decoders run one after another (a scan) rather than together (a
+  vmap: one batched product per step over all tracks).
+
+  Measured at paper size on a 2-core CPU (docs/results/issue15_performance.md): vmapped,
+  each step streamed all four tracks' recurrent kernels (4 x 16 MB at 1,024 units) from
+  memory; scanned, a track's 16 MB kernel stays in cache through its 32 steps (decoding
+  one clip: 480 ms -> 360 ms). At 256 units (`:small`, 4 MB in all) the kernels stay in
+  cache either way and the vmap makes 4x fewer loop trips (decoding one clip, at load
+  ~4: 7.1 ms vmapped, 8.2 ms scanned). Accelerators always vmap: there a batched product
+  is what keeps the device busy.
+  """
+  kernel_bytes = num_tracks * features * GATES * features * 4
+  return jax.default_backend() == 'cpu' and kernel_bytes > _CPU_CACHE_BYTES
 
 
 class AutoEncoder(nn.Module):
