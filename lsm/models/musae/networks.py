@@ -89,8 +89,9 @@ class TrackDecoder(nn.Module):
     # over the whole sequence: the upper layers' input products are one matmul each.
     outputs = rnn.StackedLSTM(self.features, self.num_layers, dtype=self.dtype,
                               param_dtype=self.param_dtype, name='rnn')(carry, z_proj)
-    return scan_carry, nn.Dense(self.num_states, dtype=self.dtype,
-                                param_dtype=self.param_dtype, name='logits')(outputs).astype(jnp.float32)
+    logits = nn.Dense(self.num_states, dtype=self.dtype, param_dtype=self.param_dtype,
+                      name='logits')(outputs)
+    return scan_carry, logits.astype(jnp.float32)
 
 
 class MultiTrackDecoder(nn.Module):
