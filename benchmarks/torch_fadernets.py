@@ -53,7 +53,6 @@ to 0 (the same work as decoding with the clip's key, which lsm's side uses).
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
@@ -61,14 +60,13 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import rnn as rnn_utils
 
+from benchmarks import torch_common
 from lsm.models.fadernets import family
 from lsm.models.fadernets import gmvae
 
+_copy = torch_common.copy_param
+
 PAD, EOS = family.PAD, family.EOS
-
-
-def _copy(param: torch.Tensor, value) -> None:
-  param.copy_(torch.from_numpy(np.array(value, np.float32)))  # A writable copy.
 
 
 class TokenEncoder(nn.Module):
@@ -226,17 +224,6 @@ def latent_regulariser(z_d, y, delta: float) -> torch.Tensor:
   d_z = z_d[:, None] - z_d[None, :]
   d_y = y[:, None] - y[None, :]
   return (torch.tanh(delta * d_z) - torch.sign(d_y)).square().mean()
-
-
-def learning_rate_schedule(cfg) -> Callable[[int], float]:
-  """lr at update t: lsm/optimizers.py, lr * decay**t floored at lr_min (decay 1/None:
-  constant), as optax.exponential_decay with end_value."""
-  lr, decay, floor = float(cfg.lr), cfg.get('lr_decay'), cfg.get('lr_min')
-  if not decay or decay == 1.0:
-    return lambda t: lr
-  if floor is None:
-    return lambda t: lr * decay**t
-  return lambda t: max(lr * decay**t, floor) if decay < 1 else min(lr * decay**t, floor)
 
 
 class FaderNetsGMVAE(nn.Module):
@@ -411,7 +398,8 @@ class FaderNetsGMVAE(nn.Module):
     self._optimizer = torch.optim.Adam(self._params, lr=float(cfg.lr),
                                        betas=(cfg.get('b1', 0.9), cfg.get('b2', 0.999)),
                                        eps=cfg.get('eps', 1e-8))
-    self._lr = learning_rate_schedule(cfg)
+    self._lr = torch_common.exponential_learning_rate(float(cfg.lr), cfg.get('lr_decay'),
+                                                      cfg.get('lr_min'))
     self._updates = 0
     self.clip_norm = float(cfg.get('clip_norm') or 0.0)
 

@@ -197,6 +197,12 @@ class Runner:
   def num_params(self) -> int:
     return sum(p.numel() for p in self.model.parameters())
 
+  @property
+  def num_trainable_params(self) -> int:
+    """Parameters the optimiser moves: num_params less the frozen ones (e.g. biases that
+    lsm's layers do not have, held at 0)."""
+    return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
   def _tensor(self, array) -> torch.Tensor:
     # Ids as int64 (what one_hot and gather take); real-valued features (FaderNets'
     # attribute densities) as float32.

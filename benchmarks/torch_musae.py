@@ -42,16 +42,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from benchmarks import torch_common
 from lsm.models import base
 from lsm.models.musae import model as musae_model
+
+_copy = torch_common.copy_param
 
 HOLD = 128  # lsm.representation.melody.HOLD: states below it are note onsets.
 GATES = 4
 GROUPS = ('autoencoder', 'critic')
-
-
-def _copy(param: torch.Tensor, value) -> None:
-  param.copy_(torch.from_numpy(np.array(value, np.float32)))  # A writable copy.
 
 
 @torch.no_grad()
@@ -170,12 +169,7 @@ def learning_rate_schedule(cfg, lr: float) -> Callable[[int], float]:
     return lambda t: lr
   if kind == 'inverse_time':
     return lambda t: lr / (1.0 + decay * t)
-  if decay == 1.0:  # 'exponential', lsm/optimizers.py: lr * decay**t floored at lr_min.
-    return lambda t: lr
-  floor = cfg.get('lr_min')
-  if floor is None:
-    return lambda t: lr * decay**t
-  return lambda t: max(lr * decay**t, floor) if decay < 1 else min(lr * decay**t, floor)
+  return torch_common.exponential_learning_rate(lr, decay, cfg.get('lr_min'))  # 'exponential'
 
 
 class MusAE(nn.Module):
