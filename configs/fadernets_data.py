@@ -54,6 +54,9 @@ def _performance_data(**overrides) -> ml_collections.ConfigDict:
   # input time, not part of the dataset). 0: batches as the shuffle gives them. The
   # GM-VAE config sets a few (configs/fadernets.py).
   cfg.labelled_per_batch = 0
+  # What labelled_fraction picks: 'song' or 'segment' (formats/performance.py); here so
+  # that --config.data.labelled_unit=segment can override it.
+  cfg.labelled_unit = 'song'
   cfg.update(overrides)
   return cfg
 
@@ -75,13 +78,16 @@ def default_data(labelled_fraction: float = 0.1) -> ml_collections.ConfigDict:
 
 
 def vgmidi_pop909_data(labelled_fraction: float = 1.0,
-                       pop909_songs: int | None = None) -> ml_collections.ConfigDict:
+                       pop909_songs: int | None = None,
+                       labelled_unit: str = 'song') -> ml_collections.ConfigDict:
   """VGMIDI phrases (arousal labels) + POP909 PIANO tracks (unlabelled).
 
   Args:
-    labelled_fraction: share of the labelled VGMIDI phrases whose label is
-      known in training.
+    labelled_fraction: share of the labelled VGMIDI phrases (or of their
+      segments) whose label is known in training.
     pop909_songs: use only the first POP909 songs (None: all 909).
+    labelled_unit: what labelled_fraction picks: 'song' (whole phrases) or
+      'segment' (4-beat segments, the usual semi-supervised protocol).
   """
   phrases = os.path.join(VGMIDI_DIR, 'phrases', '*.mid')
   max_songs = None
@@ -102,6 +108,7 @@ def vgmidi_pop909_data(labelled_fraction: float = 1.0,
       labels_group_column='id',
       label_classes=('0', '1'),
       labelled_fraction=labelled_fraction,
+      labelled_unit=labelled_unit,
       performance_tracks=('PIANO',),  # POP909: the piano accompaniment track.
       beat_file='beat_midi.txt',  # POP909's beats; VGMIDI phrases have none...
       beat_file_optional=True,  # ...and use their tempo map (4/4, 120 qpm).

@@ -83,7 +83,9 @@ def test_only_the_gmvae_config_samples_labelled_examples():
   assert fadernets_config.get_config('gmvae,small,vgmidi').data.labelled_per_batch == 4
   for variant in ('vae', 'pati', 'cvae', 'fader', 'glsr'):
     assert fadernets_config.get_config(f'{variant},vgmidi').data.labelled_per_batch == 0
-  assert fadernets_config.get_config('vgmidi,paper_labels').data.labelled_fraction == 0.1
+  paper_labels = fadernets_config.get_config('vgmidi,paper_labels').data
+  assert (paper_labels.labelled_fraction, paper_labels.labelled_unit) == (0.1, 'segment')
+  assert fadernets_config.get_config('vgmidi').data.labelled_unit == 'song'
 
 
 # ------------------------------------------------------------------- model

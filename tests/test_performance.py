@@ -388,3 +388,22 @@ def test_default_source_gives_labelled_segments():
     extractor.extract(song, ref, dict(settings, key_scope='bar'))
   quartet = sources.SongRef('mozart/k1', 'mozart/k1.mxl', ('mozart',))
   assert extractor.label_of(quartet, settings) == (1, 1)
+
+
+def test_labelled_unit_segment_picks_segments_not_songs():
+  settings = dict(build.complete_config(fadernets_data.default_data(0.5)).to_dict())
+  ref = sources.SongRef('bach/bwv1.6', 'bach/bwv1.6.mxl', ('bach',))
+  song = sources.load_song(ref, settings)
+  by_song = extractor.extract(song, ref, settings)
+  assert len({e['label_known'] for e in by_song}) == 1  # All of the song's segments or none.
+  by_segment = extractor.extract(song, ref, dict(settings, labelled_unit='segment'))
+  known = [e['label_known'] for e in by_segment]
+  assert 0 < sum(known) < len(known)  # Some of the song's segments, not all.
+  assert {e['label'] for e in by_segment} == {0}  # The label itself stays the song's.
+  # The choice is a stable hash of song and bar, the same at every build.
+  assert known == [extractor.label_of(ref, dict(settings, labelled_unit='segment'),
+                                      start_bar=e['start_bar'])[1] for e in by_segment]
+  with pytest.raises(ValueError, match='labelled_unit'):
+    extractor.label_of(ref, dict(settings, labelled_unit='phrase'))
+  with pytest.raises(ValueError, match='start_bar'):
+    extractor.label_of(ref, dict(settings, labelled_unit='segment'))

@@ -28,15 +28,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from lsm.nn import projection
+
 Dtype = Any
 GATES = 4
 
 
-def _matmul(a: jax.Array, b: jax.Array, dtype: Dtype | None) -> jax.Array:
-  """a @ b in `dtype` (None: float32), result float32."""
-  if dtype is not None:
-    a, b = a.astype(dtype), b.astype(dtype)
-  return jnp.matmul(a, b, preferred_element_type=jnp.float32)
+_matmul = projection.matmul
 
 
 def _forward(x, kernel, bias, c0, h0, dtype):
@@ -105,9 +103,11 @@ def _lstm_bwd(dtype, residuals, cotangents):
   zeros = jnp.zeros_like(hs[0])
   (dh0, dc0), da = jax.lax.scan(step, (zeros, zeros), (dhs, dcs, cs, c_prev, gates),
                                 reverse=True)
-  # The weight gradient once, over all T * B rows (the point of this function).
+  # The weight gradient once, over all T * B rows (the point of this function), with
+  # h_prev^T written out first on CPU (projection.weight_grad: ~1.5x the rate there).
   t, b, h = h_prev.shape
-  dkernel = _matmul(h_prev.reshape(t * b, h).T, da.reshape(t * b, GATES * h), dtype)
+  dkernel = projection.weight_grad(h_prev.reshape(t * b, h), da.reshape(t * b, GATES * h),
+                                   dtype)
   dbias = jnp.sum(da, axis=(0, 1))
   return (da.astype(x.dtype), dkernel.astype(kernel.dtype), dbias.astype(bias.dtype),
           dc0.astype(c0.dtype), dh0.astype(h0.dtype))

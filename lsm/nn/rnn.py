@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from lsm.nn import lstm_layer
+from lsm.nn import projection
 
 Dtype = Any
 Initializer = nn.initializers.Initializer
@@ -381,7 +382,8 @@ class LSTMLayer(nn.Module):
 
 class StackedLSTM(nn.Module):
   """`num_layers` LSTM layers over a whole sequence, one layer at a time: layer i > 0
-  projects the full output sequence of layer i - 1 with one Dense (no bias) before its
+  projects the full output sequence of layer i - 1 with one Projection (nn.Dense without
+  bias, whose weight gradient runs at full rate on CPU: lsm/nn/projection.py) before its
   own loop, so that product runs over all B * T rows at once (torch's nn.LSTM does the
   same). Valid when nothing feeds a layer's output back into an earlier layer, as in
   MusAE's non-autoregressive decoders.
@@ -402,8 +404,8 @@ class StackedLSTM(nn.Module):
       raise ValueError(f'expected {self.num_layers} carries, got {len(carry)}')
     for i in range(self.num_layers):
       if i > 0:
-        x = nn.Dense(GATES * self.features, use_bias=False, dtype=self.dtype,
-                     param_dtype=self.param_dtype, name=f'input_{i}')(x)
+        x = projection.Projection(GATES * self.features, dtype=self.dtype,
+                                  param_dtype=self.param_dtype, name=f'input_{i}')(x)
       _, x = LSTMLayer(self.features, dtype=self.dtype, param_dtype=self.param_dtype,
                        name=f'layer_{i}')(x, carry[i])
     return x
@@ -430,7 +432,7 @@ class StackedBidirectionalLSTM(nn.Module):
   concatenated forward and backward outputs of layer l - 1.
 
   The caller gives layer 0's input projection per direction (so that one-hot
-  inputs can be embedding lookups); upper layers project with a Dense over the
+  inputs can be embedding lookups); upper layers project with a Projection over the
   whole sequence.
 
   Call: (proj_fwd [B, T, 4H], proj_bwd [B, T, 4H]) ->
@@ -454,7 +456,8 @@ class StackedBidirectionalLSTM(nn.Module):
       if layer + 1 < self.num_layers:
         both = jnp.concatenate([outputs['forward'], outputs['backward']], axis=-1)
         projections = {
-            d: nn.Dense(GATES * self.features, use_bias=False, dtype=self.dtype,
-                        param_dtype=self.param_dtype, name=f'input_{layer + 1}_{d}')(both)
+            d: projection.Projection(GATES * self.features, dtype=self.dtype,
+                                     param_dtype=self.param_dtype,
+                                     name=f'input_{layer + 1}_{d}')(both)
             for d in ('forward', 'backward')}
     return finals['forward'], finals['backward']

@@ -23,10 +23,14 @@ only an option.
 
 Labels: 'label' is the index in label_classes of the song's first label found
 there (-1: none; a class written 'a|b' gathers several song labels);
-'label_known' marks the labelled songs a model may train on: a stable hash of
-the song id falls below labelled_fraction. The hash is salted so the choice is
-independent of the train/valid/test split (which hashes the same id).
-valid/test examples keep their true 'label' for evaluation.
+'label_known' marks the labelled examples a model may train on: a stable hash
+falls below labelled_fraction. labelled_unit says what is hashed: 'song' (the
+song id: all of a song's segments or none) or 'segment' (song id and bar: a
+random share of the segments, the usual semi-supervised protocol; the same share
+of segments then comes from about twice as many songs when songs are short, as
+VGMIDI's phrases are). The hash is salted so the choice is independent of the
+train/valid/test split (which hashes the song id). valid/test examples keep
+their true 'label' for evaluation.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ DEFAULTS = {
     'max_tokens': 100,              # Tokens per segment, EOS included (paper: 100).
     'label_classes': (),            # Song labels -> class index, e.g. ('0', '1'); a
                                     # class 'a|b' gathers the song labels a and b.
-    'labelled_fraction': 1.0,       # Share of labelled songs whose label is known.
+    'labelled_fraction': 1.0,       # Share of labelled songs (or segments) whose label is known.
+    'labelled_unit': 'song',        # What labelled_fraction picks: 'song' or 'segment'.
     'performance_tracks': (),       # Read only tracks of these names when present.
     'min_distinct_pitches': 3,      # Paper: more than 2 distinct pitches.
     'min_sounding_fraction': 0.75,  # Paper: >= 75% of the steps sounding.
@@ -88,12 +93,19 @@ def is_labelled(song_id: str, fraction: float) -> bool:
   return int.from_bytes(digest[:8], 'big') / 2**64 < fraction
 
 
-def label_of(ref, settings: dict[str, Any]) -> tuple[int, int]:
-  """(label index or -1, label_known) of a song."""
+def label_of(ref, settings: dict[str, Any], start_bar: int | None = None) -> tuple[int, int]:
+  """(label index or -1, label_known) of a song, or of its segment at start_bar when
+  labelled_unit is 'segment'."""
+  unit = settings.get('labelled_unit', 'song')
+  if unit not in ('song', 'segment'):
+    raise ValueError(f"labelled_unit must be 'song' or 'segment', got {unit!r}")
+  if unit == 'segment' and start_bar is None:
+    raise ValueError("labelled_unit 'segment' needs the segment's start_bar")
   index = {name: i for i, names in enumerate(settings['label_classes'])
            for name in str(names).split('|')}
   label = next((index[l] for l in ref.labels if l in index), -1)
-  known = label >= 0 and is_labelled(ref.song_id, settings['labelled_fraction'])
+  unit_id = ref.song_id if unit == 'song' else f'{ref.song_id}@bar{start_bar}'
+  known = label >= 0 and is_labelled(unit_id, settings['labelled_fraction'])
   return label, int(known)
 
 
@@ -179,7 +191,8 @@ def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
   bars = _bars(song)
   if not bars:
     raise melody_extraction.ExtractionError('no_4_4_bars', 'the piece has no 4/4 bar')
-  label, label_known = label_of(ref, settings)
+  by_segment = settings.get('labelled_unit', 'song') == 'segment'
+  label, label_known = label_of(ref, settings, start_bar=0 if by_segment else None)
   song_key = attributes.key_of_notes(notes) if settings['key_scope'] == 'song' else None
 
   notes.sort(key=lambda n: n.start)
@@ -200,6 +213,8 @@ def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
     if key is None:
       key = attributes.key_of_notes(
           performance.to_pretty_midi(example['tokens']).instruments[0].notes)
+    if by_segment:
+      label_known = label_of(ref, settings, start_bar=example['start_bar'])[1]
     examples.append(dict(example, key=key, label=label, label_known=label_known))
   if not examples:
     raise melody_extraction.ExtractionError(
