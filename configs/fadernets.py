@@ -17,7 +17,7 @@ Variants, combined with commas after a colon (big_vision style):
                   bundled scores with the composer as a stand-in label
                   (configs/fadernets_data.py).
   labels :paper_labels  the paper's ~1% labels: a random 10% of the labelled segments
-                  (with :vgmidi, 0.95% of the 36,306 training segments).
+                  (with :vgmidi, 304 of the 36,306 training segments, 0.84%).
 e.g. python -m lsm.main --config=configs/fadernets.py:pati,small,vgmidi --workdir=/tmp/pati
 
 Any field can be overridden: --config.model.beta=0.1 --config.data.labelled_fraction=0.01
@@ -69,9 +69,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.labelled_per_batch = 4
   if 'paper_labels' in variants:
     # Paper: ~1% of the training segments labelled. A random 10% of the labelled
-    # segments (0.95% of :vgmidi's training segments): drawn by segment, they come from
-    # ~330 VGMIDI phrases; drawn by phrase (labelled_unit='song'), the same share comes
-    # from ~150 and every labelled phrase gives all its segments. The paper's 1% is all
+    # segments (with :vgmidi 304 of 36,306, 0.84%): drawn by segment, they come from 281
+    # VGMIDI phrases; drawn by phrase (labelled_unit='song'), the same share (312) comes
+    # from 151 and every labelled phrase gives all its segments. The paper's 1% is all
     # of VGMIDI, every phrase labelled, so many phrases is the closer setting.
     config.data.labelled_fraction = 0.1
     config.data.labelled_unit = 'segment'
