@@ -34,15 +34,12 @@ Dtype = Any
 GATES = 4
 
 
-_matmul = projection.matmul
-
-
 def _forward(x, kernel, bias, c0, h0, dtype):
   """Scan over time-major x [T, B, 4H]; returns (h [T, B, H], c [T, B, H], gates)."""
 
   def step(carry, x_t):
     c, h = carry
-    a = x_t.astype(jnp.float32) + _matmul(h, kernel, dtype) + bias.astype(jnp.float32)
+    a = x_t.astype(jnp.float32) + projection.matmul(h, kernel, dtype) + bias.astype(jnp.float32)
     a_i, a_f, a_g, a_o = jnp.split(a, GATES, axis=-1)
     i, f, g, o = jax.nn.sigmoid(a_i), jax.nn.sigmoid(a_f), jnp.tanh(a_g), jax.nn.sigmoid(a_o)
     c = f * c + i * g
@@ -98,7 +95,7 @@ def _lstm_bwd(dtype, residuals, cotangents):
                           dc * i * (1.0 - g * g),           # d a_g
                           dh * tanh_c * o * (1.0 - o)],     # d a_o
                          axis=-1)
-    return (_matmul(da, kernel_t, dtype), dc * f), da
+    return (projection.matmul(da, kernel_t, dtype), dc * f), da
 
   zeros = jnp.zeros_like(hs[0])
   (dh0, dc0), da = jax.lax.scan(step, (zeros, zeros), (dhs, dcs, cs, c_prev, gates),

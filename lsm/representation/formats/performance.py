@@ -94,8 +94,8 @@ def is_labelled(song_id: str, fraction: float) -> bool:
 
 
 def label_of(ref, settings: dict[str, Any], start_bar: int | None = None) -> tuple[int, int]:
-  """(label index or -1, label_known) of a song, or of its segment at start_bar when
-  labelled_unit is 'segment'."""
+  """(label index or -1, label_known) of a song; label_known is drawn for the segment at
+  start_bar when labelled_unit is 'segment' (start_bar is unused for 'song')."""
   unit = settings.get('labelled_unit', 'song')
   if unit not in ('song', 'segment'):
     raise ValueError(f"labelled_unit must be 'song' or 'segment', got {unit!r}")
@@ -191,8 +191,6 @@ def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
   bars = _bars(song)
   if not bars:
     raise melody_extraction.ExtractionError('no_4_4_bars', 'the piece has no 4/4 bar')
-  by_segment = settings.get('labelled_unit', 'song') == 'segment'
-  label, label_known = label_of(ref, settings, start_bar=0 if by_segment else None)
   song_key = attributes.key_of_notes(notes) if settings['key_scope'] == 'song' else None
 
   notes.sort(key=lambda n: n.start)
@@ -213,8 +211,8 @@ def extract(song, ref, settings: dict[str, Any]) -> list[dict[str, Any]]:
     if key is None:
       key = attributes.key_of_notes(
           performance.to_pretty_midi(example['tokens']).instruments[0].notes)
-    if by_segment:
-      label_known = label_of(ref, settings, start_bar=example['start_bar'])[1]
+    # The song's label; known per song or per segment (labelled_unit).
+    label, label_known = label_of(ref, settings, start_bar=example['start_bar'])
     examples.append(dict(example, key=key, label=label, label_known=label_known))
   if not examples:
     raise melody_extraction.ExtractionError(
