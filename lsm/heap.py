@@ -7,7 +7,7 @@ the whole block in again, one 4 KiB page at a time: 1.4 million minor faults and
 s of kernel time per MusAE step on a 2-core host, a quarter to a half of the step
 (measured in issue 15). With one arena, no mmap for large blocks and no trimming,
 freed blocks stay in the heap and the next step reuses them: 0 faults, 0.1 s of kernel
-time, and the step 39-41 s instead of 42-69 s. MusAE :small gains 19%.
+time, and the step 39-46 s instead of 42-69 s. MusAE :small gains 19%.
 
 Those are glibc tunables, read when a process starts, so `retain_freed_memory`
 re-executes the command with them set in GLIBC_TUNABLES (before any heavy import,
