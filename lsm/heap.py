@@ -28,7 +28,7 @@ TUNABLES = {
     'glibc.malloc.trim_threshold': str(1 << 40),  # ...and is never handed back.
 }
 OPT_OUT = 'LSM_SYSTEM_MALLOC'
-_DONE = 'LSM_HEAP_RETAINED'  # Set in the re-executed process: re-execute once only.
+REEXECUTED = 'LSM_HEAP_RETAINED'  # Set in the re-executed process: re-execute once only.
 
 
 def tunables_with_ours(current: str) -> str:
@@ -42,7 +42,7 @@ def applies() -> bool:
   """Whether to re-execute: Linux with glibc, not turned off, not done already."""
   return (sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
           and bool(sys.executable) and hasattr(sys, 'orig_argv')
-          and os.environ.get(OPT_OUT, '') in ('', '0') and not os.environ.get(_DONE))
+          and os.environ.get(OPT_OUT, '') in ('', '0') and not os.environ.get(REEXECUTED))
 
 
 def retain_freed_memory() -> None:
@@ -52,7 +52,7 @@ def retain_freed_memory() -> None:
     return
   env = dict(os.environ)
   env['GLIBC_TUNABLES'] = tunables_with_ours(env.get('GLIBC_TUNABLES', ''))
-  env[_DONE] = '1'
+  env[REEXECUTED] = '1'
   sys.stdout.flush()
   sys.stderr.flush()
   # sys.orig_argv: the interpreter's own command line (-m lsm.main ..., or a script).

@@ -30,7 +30,7 @@ _COMMAND = textwrap.dedent('''
 
 def _run(env_extra, *args):
   env = {k: v for k, v in os.environ.items()
-         if k not in ('GLIBC_TUNABLES', heap.OPT_OUT, 'LSM_HEAP_RETAINED')}
+         if k not in ('GLIBC_TUNABLES', heap.OPT_OUT, heap.REEXECUTED)}
   env.update(env_extra, PYTHONPATH=REPO)
   out = subprocess.run([sys.executable, '-c', _COMMAND, *args], env=env, cwd=REPO,
                        capture_output=True, text=True, timeout=120, check=True).stdout
