@@ -10,10 +10,11 @@ for 32 MB, against ~1.1 s for the product), and an optimization barrier keeps XL
 algebraic simplifier from folding the transpose back into the dot. On GPUs and TPUs the
 matmul units take either layout, so there the transpose stays folded.
 
-`weight_grad` is that product (used by lsm/nn/lstm_layer.py for the recurrent kernel);
+`weight_grad` is that product (used by lsm/nn/lstm_layer.py and gru_layer.py for the
+recurrent kernels);
 `project` is y = x W with it as the kernel's cotangent; `Projection` is the Flax module
-with nn.Dense(use_bias=False)'s parameter ('kernel') and initialiser, so it reads the
-checkpoints of that Dense.
+with nn.Dense's parameters ('kernel', and 'bias' when asked) and initialisers, so it reads
+the checkpoints of that Dense.
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ project.defvjp(_project_fwd, _project_bwd)
 
 
 class Projection(nn.Module):
-  """nn.Dense(features, use_bias=False) with `project`'s backward pass: the same
-  parameter ('kernel' [in, features], lecun normal) and the same function."""
+  """nn.Dense(features, use_bias=use_bias) with `project`'s backward pass: the same
+  parameters ('kernel' [in, features], lecun normal; 'bias' [features], zeros) and the
+  same function."""
   features: int
+  use_bias: bool = False
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
   kernel_init: Any = nn.initializers.lecun_normal()
@@ -80,4 +83,9 @@ class Projection(nn.Module):
     kernel = self.param('kernel', self.kernel_init, (x.shape[-1], self.features),
                         self.param_dtype)
     dtype = self.dtype or jnp.result_type(x.dtype, kernel.dtype)
-    return project(x.astype(dtype), kernel, dtype)
+    y = project(x.astype(dtype), kernel, dtype)
+    if self.use_bias:
+      bias = self.param('bias', nn.initializers.zeros_init(), (self.features,),
+                        self.param_dtype)
+      y = y + bias.astype(dtype)
+    return y

@@ -1,9 +1,10 @@
 """Recurrent building blocks shared by the sequence models: fused GRU and LSTM cells,
-and whole-sequence LSTM layers and stacks (MusAE).
+and whole-sequence GRU and LSTM layers and stacks.
 
-GRU (MusicVAE, FaderNets): a GRU cell with fused gate matmuls, a stack of such cells, a bidirectional GRU
-that returns its final states, and the tanh(Dense(z)) map from a latent code
-to initial decoder states. The GRU maths is exactly flax.linen.GRUCell's
+GRU (MusicVAE, FaderNets): a GRU cell with fused gate matmuls, a stack of such cells,
+the same layer and stack over a whole sequence (for inputs known before the loop:
+encoders, teacher forcing), a bidirectional GRU that returns its final states, and the
+tanh(Dense(z)) map from a latent code to initial decoder states. The GRU maths is exactly flax.linen.GRUCell's
 (PyTorch's convention, with the reset gate applied after the recurrent
 matmul), but each step costs two matmuls instead of six, and the input
 projection can be computed outside the time loop: for one-hot inputs it is an
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from lsm.nn import gru_layer
 from lsm.nn import lstm_layer
 from lsm.nn import projection
 
@@ -162,6 +164,101 @@ class StackedGRU(nn.RNNCellBase):
     return 1
 
 
+class _GRURecurrent(nn.Module):
+  """The recurrent kernel [H, 3H] and bias [3H], as a module named 'recurrent' so that
+  their paths are GRUCell's recurrent Dense ('recurrent/kernel', 'recurrent/bias')."""
+  features: int
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self) -> tuple[jax.Array, jax.Array]:
+    kernel = self.param('kernel', per_gate(nn.initializers.orthogonal()),
+                        (self.features, 3 * self.features), self.param_dtype)
+    bias = self.param('bias', nn.initializers.zeros_init(), (3 * self.features,),
+                      self.param_dtype)
+    return kernel, bias
+
+
+class GRULayer(nn.Module):
+  """One GRU layer over a whole batch-major sequence: GRUCell's function and
+  parameters ('input' when `project_input`, 'recurrent'), so the two read each other's
+  checkpoints, with lsm/nn/gru_layer.py's backward pass (the weight gradient computed
+  once over all steps, not per step). With `project_input` the input projection is one
+  Projection over all B * T rows before the loop.
+
+  Call: (input [B, T, F] (or its projection [B, T, 3H] without `project_input`),
+  initial h [B, H] or None for zeros) -> (h after the last step, outputs [B, T, H] in
+  input order). `reverse` runs from the last step to the first (a backward direction).
+  """
+  features: int
+  reverse: bool = False
+  project_input: bool = False
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array,
+               carry: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    if self.project_input:
+      x = projection.Projection(3 * self.features, use_bias=True, dtype=self.dtype,
+                                param_dtype=self.param_dtype, name='input')(x)
+    elif x.shape[-1] != 3 * self.features:
+      raise ValueError(f'precomputed input projection must have width '
+                       f'{3 * self.features}, got {x.shape[-1]}')
+    kernel, bias = _GRURecurrent(self.features, self.param_dtype, name='recurrent')()
+    if carry is None:
+      carry = jnp.zeros((x.shape[0], self.features), CARRY_DTYPE)
+    time_major = jnp.swapaxes(x, 0, 1)
+    if self.reverse:
+      time_major = time_major[::-1]
+    hs = gru_layer.gru_layer(time_major, kernel, bias, carry, self.dtype)
+    final = hs[-1]
+    if self.reverse:
+      hs = hs[::-1]
+    return final, jnp.swapaxes(hs, 0, 1)
+
+
+class LayerwiseStackedGRU(nn.Module):
+  """StackedGRU run one layer at a time over a whole sequence, with StackedGRU's
+  parameters ('layer_{i}/input', 'layer_{i}/recurrent'): valid when the input of every
+  step is known before the loop (teacher forcing). Layer i > 0 projects the whole
+  output sequence of layer i - 1 with one product, and every layer's weight gradient is
+  one product over all steps (GRULayer).
+
+  Call: (initial carries, one per layer, layer 0's input [B, T, F] (its projection
+  [B, T, 3H] without `project_input`)) -> top layer's outputs [B, T, H].
+  """
+  features: int
+  num_layers: int
+  project_input: bool = True
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, carry: Sequence[jax.Array], x: jax.Array) -> jax.Array:
+    if len(carry) != self.num_layers:
+      raise ValueError(f'expected {self.num_layers} carries, got {len(carry)}')
+    for i in range(self.num_layers):
+      _, x = GRULayer(self.features, project_input=self.project_input or i > 0,
+                      dtype=self.dtype, param_dtype=self.param_dtype,
+                      name=f'layer_{i}')(x, carry[i])
+    return x
+
+
+class _GRUCellScope(nn.Module):
+  """A GRULayer named 'cell' inside this module: the parameter paths
+  ('<name>/cell/...') of an nn.RNN(GRUCell), whose checkpoints this reads."""
+  features: int
+  reverse: bool
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return GRULayer(self.features, self.reverse, dtype=self.dtype,
+                    param_dtype=self.param_dtype, name='cell')(x)
+
+
 class InputProjection(nn.Module):
   """GRU input projection W_i x + b_i for a whole sequence, outside the time loop.
 
@@ -199,7 +296,10 @@ class BidirectionalGRU(nn.Module):
   Each direction has its own input projection (computed for all steps before
   the scan) and recurrent weights. Padded sequences are handled through
   `seq_lengths`: the backward direction then starts at each sequence's last
-  valid step, and the final states are those at the last valid step.
+  valid step, and the final states are those at the last valid step. Without
+  `seq_lengths` each direction is a GRULayer (whose backward pass computes the
+  weight gradient once); with them, an nn.RNN of GRUCell. Both have the same
+  parameters under the same names.
 
   Attributes:
     features: hidden size per direction.
@@ -232,13 +332,17 @@ class BidirectionalGRU(nn.Module):
       proj = InputProjection(self.features, self.vocab_size, dtype=self.dtype,
                              param_dtype=self.param_dtype,
                              name=f'{direction}_input')(inputs)
-      # parent=None leaves the cell unbound so that nn.RNN adopts it and its
-      # parameters live under '<direction>_rnn/cell'.
-      cell = GRUCell(self.features, project_input=False, dtype=self.dtype,
-                     param_dtype=self.param_dtype, parent=None)
-      carry, out = nn.RNN(cell, name=f'{direction}_rnn')(
-          proj, seq_lengths=seq_lengths, return_carry=True,
-          reverse=direction == 'backward', keep_order=True)
+      if seq_lengths is None:
+        carry, out = _GRUCellScope(self.features, direction == 'backward', self.dtype,
+                                   self.param_dtype, name=f'{direction}_rnn')(proj)
+      else:
+        # parent=None leaves the cell unbound so that nn.RNN adopts it and its
+        # parameters live under '<direction>_rnn/cell'.
+        cell = GRUCell(self.features, project_input=False, dtype=self.dtype,
+                       param_dtype=self.param_dtype, parent=None)
+        carry, out = nn.RNN(cell, name=f'{direction}_rnn')(
+            proj, seq_lengths=seq_lengths, return_carry=True,
+            reverse=direction == 'backward', keep_order=True)
       finals.append(carry)
       outputs.append(out)
     return (finals[0], finals[1]), jnp.concatenate(outputs, axis=-1)

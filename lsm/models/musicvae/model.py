@@ -12,7 +12,9 @@ tanh(Dense(z)); the input at step t is [one-hot of the token at t-1, z] with
 the start token rest; a Dense layer and log-softmax give the 130-way output.
 The whole autoregressive loop is one nn.scan over a step cell, so it compiles
 once; z's share of the first layer's input projection is computed once per
-sequence and the token's share is an embedding lookup.
+sequence and the token's share is an embedding lookup. Teacher-forced passes
+(training without scheduled sampling, evaluation) run the same function one
+layer at a time over the whole sequence instead (_TeacherForcedSteps).
 
 Scheduled sampling (Bengio et al., 2015; as in Magenta): during training the
 input at step t is the ground-truth token x[t-1] with probability p, else a
@@ -128,6 +130,33 @@ class _DecoderStep(nn.Module):
     return (rnn_states, picked), (log_probs, token, picked)
 
 
+class _TeacherForcedSteps(nn.Module):
+  """_DecoderStep's function over all steps at once when every step is fed the ground
+  truth, with its parameters under the same names: the token input of every step is
+  known before the loop, so the stack runs one layer at a time (rnn.LayerwiseStackedGRU,
+  whose backward pass computes each weight gradient in one product) and the logits are
+  one product. Returns the Decoder's outputs: (log-probs [B, T, S], fed, picked [B, T]).
+  """
+  num_states: int
+  hidden: int
+  num_layers: int
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, carry, truth_prev, z_input):
+    x = rnn.InputProjection(self.hidden, vocab_size=self.num_states,
+                            dtype=self.dtype, param_dtype=self.param_dtype,
+                            name='token_input')(truth_prev) + z_input[:, None]
+    h = rnn.LayerwiseStackedGRU(
+        self.hidden, self.num_layers, project_input=False, dtype=self.dtype,
+        param_dtype=self.param_dtype, name='rnn')(carry, x)
+    logits = nn.Dense(self.num_states, dtype=self.dtype,
+                      param_dtype=self.param_dtype, name='logits')(h)
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    return log_probs, truth_prev, jnp.argmax(log_probs, axis=-1).astype(jnp.int32)
+
+
 class Decoder(nn.Module):
   """Autoregressive stacked-GRU decoder conditioned on z, as one scan over time."""
   num_states: int
@@ -139,7 +168,8 @@ class Decoder(nn.Module):
   @nn.compact
   def __call__(self, z: jax.Array, truth_prev: jax.Array,
                use_truth: jax.Array, keys: jax.Array | None = None,
-               temperature: jax.Array | float = 1.0, greedy: bool = False):
+               temperature: jax.Array | float = 1.0, greedy: bool = False,
+               teacher_forced: bool = False):
     """Runs the decoder for truth_prev.shape[1] steps.
 
     Args:
@@ -151,11 +181,14 @@ class Decoder(nn.Module):
       keys: [T] rng keys for sampling, one per step; None if `greedy`.
       temperature: sampling temperature (ignored if `greedy`).
       greedy: pick argmax tokens instead of sampling (static).
+      teacher_forced: every step is fed truth_prev (static; use_truth, keys and
+        temperature are then unused and picked is the argmax): the same function,
+        computed one layer at a time over the whole sequence (_TeacherForcedSteps).
 
     Returns:
       (log_probs float32 [B, T, S], fed int32 [B, T], picked int32 [B, T]).
     """
-    if keys is None and not greedy:
+    if keys is None and not greedy and not teacher_forced:
       raise ValueError('sampling decoder needs per-step rng keys')
     batch = z.shape[0]
     carry = rnn.LatentToCarry(self.hidden, self.num_layers, dtype=self.dtype,
@@ -165,6 +198,11 @@ class Decoder(nn.Module):
     # the same at every step, so it is computed once here.
     z_input = nn.Dense(3 * self.hidden, dtype=self.dtype,
                        param_dtype=self.param_dtype, name='z_input')(z)
+    if teacher_forced:
+      return _TeacherForcedSteps(
+          self.num_states, self.hidden, self.num_layers, dtype=self.dtype,
+          param_dtype=self.param_dtype, name='step')(carry, truth_prev.astype(jnp.int32),
+                                                     z_input)
     scan_step = nn.scan(
         _DecoderStep, variable_broadcast='params', split_rngs={'params': False},
         in_axes=(0, nn.broadcast, nn.broadcast), out_axes=0)
@@ -197,8 +235,9 @@ class MusicVAE(nn.Module):
     return self.encoder(states)
 
   def decode(self, z, truth_prev, use_truth, keys=None, temperature=1.0,
-             greedy=False):
-    return self.decoder(z, truth_prev, use_truth, keys, temperature, greedy)
+             greedy=False, teacher_forced=False):
+    return self.decoder(z, truth_prev, use_truth, keys, temperature, greedy,
+                        teacher_forced)
 
   def __call__(self, states):
     mu, _ = self.encode(states)
@@ -299,7 +338,7 @@ class Model(base.Model):
     """Decoder log-probs [B, T, S] with the ground truth fed at every step."""
     log_probs, _, _ = self._apply(
         params, z, self._shift_right(states), jnp.ones(states.shape, bool),
-        None, 1.0, True, method=MusicVAE.decode)
+        None, 1.0, True, True, method=MusicVAE.decode)
     return log_probs
 
   def scheduled_sampling_log_probs(
