@@ -22,7 +22,9 @@ _READER_DEFAULTS = dict(
     dir=None,  # Explicit dataset directory (overrides name).
     max_songs=None,  # Cap on songs read (None: all).
     shuffle_buffer=10_000,  # Examples in the tf.data shuffle buffer.
-    transpose_range=(0, 0),  # Random transposition in semitones at input time.
+    # Random transposition in semitones at input time: melody states, multitrack pitched
+    # rows, performance tokens with their key (lsm/data/input_pipeline.py).
+    transpose_range=(0, 0),
 )
 # Type of a field whose default is None, so that --config.data.<field>=... can set it.
 _PLACEHOLDER_TYPES = {'max_songs': int}

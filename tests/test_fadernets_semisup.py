@@ -16,6 +16,7 @@ from lsm import models
 from lsm.data import features
 from lsm.data import input_pipeline
 from lsm.models.fadernets import losses
+from lsm.representation import performance
 
 T = 12  # Tokens per synthetic segment (EOS included).
 STEPS = 40  # Training steps of the short run.
@@ -68,6 +69,30 @@ def test_every_batch_holds_the_configured_labelled_examples(shards):
                                            shuffle=True, seed=3,
                                            labelled_per_batch=3).as_numpy_iterator())
   assert all((a['index'] == b['index']).all() for a, b in zip(batches, again))
+
+
+def test_labelled_examples_draw_new_transpositions_on_every_pass(tmp_path):
+  """The labelled stream is cached; its transposition comes after the cache, so a
+  labelled segment seen again in the same epoch is (mostly) in another key."""
+  spec = {'tokens': features.Feature('int64', (4,)), 'key': features.Feature('int64'),
+          'label': features.Feature('int64'), 'label_known': features.Feature('int64')}
+  path = str(tmp_path / 'train-0.tfrecord')
+  on = performance.NOTE_ON + 60 - performance.MIN_PITCH  # One middle C per segment.
+  with tf.io.TFRecordWriter(path) as w:
+    for i in range(60):
+      w.write(features.encode_example(spec, dict(
+          tokens=[on, performance.TIME_SHIFT, on + performance.NUM_PITCHES, performance.EOS],
+          key=0, label=i % 2, label_known=int(i < 2))))
+  batches = list(input_pipeline.make_dataset(
+      [path], spec, batch_size=6, keys=tuple(spec), shuffle=True, seed=1,
+      transpose_range=(-5, 6), labelled_per_batch=1).as_numpy_iterator())
+  assert len(batches) == 12  # 60 examples, 5 after the labelled one per batch.
+  labelled_shifts = [int(b['tokens'][0, 0]) - on for b in batches]
+  assert len(set(labelled_shifts)) >= 5  # 12 draws from 12 shifts, not 2 repeated ones.
+  for b in batches:
+    shift = b['tokens'][:, 0] - on
+    np.testing.assert_array_equal(b['key'], shift % 12)  # The key moves with the notes.
+    np.testing.assert_array_equal(b['tokens'][:, 2] - b['tokens'][:, 0], performance.NUM_PITCHES)
 
 
 def test_sampler_refuses_bad_settings(shards):

@@ -10,6 +10,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from lsm import train
 from lsm.data import input_pipeline
 from lsm.representation import melody
+from lsm.representation import performance
 
 
 def test_each_process_reads_its_own_files(reels_dataset):
@@ -32,6 +33,27 @@ def test_random_transpose_shifts_whole_windows_and_stays_in_range():
     shifts.add(int(k[0]))
   # 125 + k <= 127 narrows the range to [-5, 2]; every allowed shift occurs.
   assert shifts == set(range(-5, 3))
+
+
+def test_random_transpose_tokens_moves_every_pitch_and_the_key():
+  notes = [performance.Note(0, 30, 60, 20), performance.Note(10, 25, 64, 40),
+           performance.Note(10, 50, 105, 40), performance.Note(40, 90, 48, 10)]
+  tokens, _ = performance.pad(performance.events_from_notes(notes), 40)
+  shifts = set()
+  for i in range(200):
+    out, key = input_pipeline.random_transpose_tokens(tf.constant(tokens), tf.constant(14),
+                                                      tf.constant([7, i]), -5, 6)
+    moved = performance.notes_from_events(out.numpy())
+    k = moved[0].pitch - notes[0].pitch
+    shifts.add(k)
+    # Every note moves by the same k; times and velocities stay; the tokens are the
+    # canonical events of the moved notes (what the format writes).
+    assert moved == [performance.Note(n.start, n.end, n.pitch + k, n.velocity_bin) for n in notes]
+    np.testing.assert_array_equal(
+        out.numpy(), performance.pad(performance.events_from_notes(moved), 40)[0])
+    assert int(key) == 12 + (2 + k) % 12  # D minor moves with the notes, stays minor.
+  # 105 + k <= 108 narrows the range to [-5, 3]; every allowed shift occurs.
+  assert shifts == set(range(-5, 4))
 
 
 def test_train_order_is_deterministic_and_resumable(reels_dataset):

@@ -24,6 +24,7 @@ import tensorflow as tf
 from lsm.data import dataset_info
 from lsm.data import features
 from lsm.representation import melody
+from lsm.representation import performance
 
 
 def shard_files(data_dir: str, split: str, process_index: int, process_count: int,
@@ -71,9 +72,41 @@ def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int,
   return tf.where(is_onset, states + k, states)
 
 
+def random_transpose_tokens(tokens: tf.Tensor, key: tf.Tensor | None, seed: tf.Tensor,
+                            low: int, high: int) -> tuple[tf.Tensor, tf.Tensor | None]:
+  """Transposes performance tokens (lsm/representation/performance.py) by a uniform k in
+  [low, high], narrowed per example so that every pitch stays on the 88 keys.
+
+  NOTE_ON and NOTE_OFF tokens move by k; time shifts, velocities, EOS and PAD stay. The
+  events' order stays canonical (at each step, note-offs then note-ons in pitch order: a
+  common shift keeps the pitch order), so the tokens remain what the format writes.
+  `key` (0..11 major C..B, 12..23 minor; the format's 'key' feature) moves with them.
+  """
+  is_on = (tokens >= performance.NOTE_ON) & (tokens < performance.NOTE_OFF)
+  is_off = (tokens >= performance.NOTE_OFF) & (tokens < performance.TIME_SHIFT)
+  is_note = is_on | is_off
+  pitch = tf.where(is_on, tokens - performance.NOTE_ON, tokens - performance.NOTE_OFF)
+  big = tf.constant(1 << 20, tokens.dtype)
+  lo_pitch = tf.reduce_min(tf.where(is_note, pitch, big))  # 0 = MIN_PITCH
+  hi_pitch = tf.reduce_max(tf.where(is_note, pitch, -big))
+  has_notes = tf.reduce_any(is_note)
+  top = performance.NUM_PITCHES - 1
+  k_low = tf.where(has_notes, tf.maximum(tf.cast(low, tokens.dtype), -lo_pitch), 0)
+  k_high = tf.where(has_notes, tf.minimum(tf.cast(high, tokens.dtype), top - hi_pitch), 0)
+  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float32)
+  k = k_low + tf.cast(tf.floor(u * tf.cast(k_high - k_low + 1, tf.float32)), tokens.dtype)
+  k = tf.minimum(k, k_high)
+  tokens = tf.where(is_note, tokens + k, tokens)
+  if key is not None:
+    k_key = tf.cast(k, key.dtype)
+    key = tf.where(key >= 0, (key % 12 + k_key) % 12 + 12 * (key // 12), key)
+  return tokens, key
+
+
 # Feature transposed at input time, and the feature saying which of its rows may
 # move (multitrack: 0 for drum tracks, written by lsm/representation/formats/multitrack.py).
-TRANSPOSED = {'states': None, 'tracks': 'transpose_mask'}
+# Performance 'tokens' move with their 'key' (random_transpose_tokens).
+TRANSPOSED = {'states': None, 'tracks': 'transpose_mask', 'tokens': None}
 
 
 # Features that say whether an example's label may be used in training (FaderNets' GM-VAE).
@@ -94,7 +127,8 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
 
   With a `transpose_range` other than (0, 0), every example's 'states' (melody)
   or the pitched rows of its 'tracks' (multitrack; rows whose 'transpose_mask'
-  is 0, the drum tracks, stay put) move by one random k (`random_transpose`).
+  is 0, the drum tracks, stay put) move by one random k (`random_transpose`);
+  performance 'tokens' and their 'key' too (`random_transpose_tokens`).
 
   With `labelled_per_batch` n > 0 (semi-supervised training, `keys` holding
   LABEL_KEYS), every batch is n labelled examples (`is_labelled`, drawn
@@ -119,32 +153,46 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   if shuffle:
     ds = ds.shuffle(shuffle_buffer, seed=epoch_seed + 1)
-  if transposed:
-    low, high = transpose_range
 
-    def transpose(index, ex):
-      ex = dict(ex)
-      example_seed = tf.stack([seed * 100_003 + epoch, index])
-      for key, mask_key in transposed.items():
-        # Without a mask feature every row is pitched.
-        mask = ex[mask_key][:, None] if mask_key in masks else None
-        ex[key] = random_transpose(ex[key], example_seed, low, high, mask)
-      return {k: v for k, v in ex.items() if k in keys}
-    ds = ds.enumerate().map(transpose, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  def finish(ds: tf.data.Dataset, stream: int) -> tf.data.Dataset:
+    """Transposition (each example of `stream` its own draw) and the cast to int32."""
+    if transposed:
+      low, high = transpose_range
 
-  def cast(ex):  # int64 on disk, int32 on device.
-    return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in ex.items()}
-  ds = ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+      def transpose(index, ex):
+        ex = dict(ex)
+        # Stream 1 (the labelled examples of a mixed batch) draws with negative indices.
+        example_seed = tf.stack([seed * 100_003 + epoch, index if stream == 0 else -1 - index])
+        for key, mask_key in transposed.items():
+          if key == 'tokens':
+            ex[key], moved_key = random_transpose_tokens(ex[key], ex.get('key'), example_seed,
+                                                         low, high)
+            if moved_key is not None:
+              ex['key'] = moved_key
+            continue
+          # Without a mask feature every row is pitched.
+          mask = ex[mask_key][:, None] if mask_key in masks else None
+          ex[key] = random_transpose(ex[key], example_seed, low, high, mask)
+        return {k: v for k, v in ex.items() if k in keys}
+      ds = ds.enumerate().map(transpose, num_parallel_calls=tf.data.AUTOTUNE,
+                              deterministic=True)
+
+    def cast(ex):  # int64 on disk, int32 on device.
+      return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in ex.items()}
+    return ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
   if labelled_per_batch:
     return _mixed_batches(ds, batch_size, labelled_per_batch, shuffle_buffer,
-                          seed=epoch_seed + 2).prefetch(tf.data.AUTOTUNE)
-  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+                          seed=epoch_seed + 2, finish=finish).prefetch(tf.data.AUTOTUNE)
+  return finish(ds, 0).batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def _mixed_batches(ds: tf.data.Dataset, batch_size: int, labelled_per_batch: int,
-                   shuffle_buffer: int, seed: int) -> tf.data.Dataset:
+                   shuffle_buffer: int, seed: int, finish) -> tf.data.Dataset:
   """Batches of `labelled_per_batch` labelled examples (repeated, cached: they are few)
-  then batch_size - labelled_per_batch of `ds` (one pass)."""
+  then batch_size - labelled_per_batch of `ds` (one pass). `finish(ds, stream)`
+  transposes and casts each stream; the labelled one after its cache, so that every
+  pass over the labelled examples draws new transpositions."""
   if not 0 < labelled_per_batch < batch_size:
     raise ValueError(f'labelled_per_batch={labelled_per_batch} must be in 1..{batch_size - 1} '
                      f'(the local batch is {batch_size})')
@@ -152,6 +200,7 @@ def _mixed_batches(ds: tf.data.Dataset, batch_size: int, labelled_per_batch: int
   if missing:
     raise ValueError(f'labelled_per_batch needs the features {missing} in the batch')
   labelled = ds.filter(is_labelled).cache().shuffle(shuffle_buffer, seed=seed).repeat()
+  labelled, ds = finish(labelled, 1), finish(ds, 0)
   pairs = tf.data.Dataset.zip((labelled.batch(labelled_per_batch, drop_remainder=True),
                                ds.batch(batch_size - labelled_per_batch, drop_remainder=True)))
   return pairs.map(lambda a, b: {k: tf.concat([a[k], b[k]], axis=0) for k in a},
