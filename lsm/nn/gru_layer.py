@@ -73,11 +73,12 @@ def gru_layer(x: jax.Array, kernel: jax.Array, bias: jax.Array, h0: jax.Array,
 
 def _gru_fwd(x, kernel, bias, h0, dtype):
   hs, gates, p_n = _forward(x, kernel, bias, h0, dtype)
-  return hs, (x, kernel, bias, h0, hs, gates, p_n)
+  # x itself is not needed backward: an empty array of its dtype, not x, is kept.
+  return hs, (jnp.zeros((0,), x.dtype), kernel, bias, h0, hs, gates, p_n)
 
 
 def _gru_bwd(dtype, residuals, dhs):
-  x, kernel, bias, h0, hs, gates, p_n = residuals
+  x_like, kernel, bias, h0, hs, gates, p_n = residuals
   h_prev = jnp.concatenate([h0[None].astype(jnp.float32), hs[:-1]], axis=0)
   kernel_t = kernel.T
 
@@ -99,7 +100,7 @@ def _gru_bwd(dtype, residuals, dhs):
   dkernel = projection.weight_grad(h_prev.reshape(t * b, h), dp.reshape(t * b, GATES * h),
                                    dtype)
   dbias = jnp.sum(dp, axis=(0, 1))
-  return (dx.astype(x.dtype), dkernel.astype(kernel.dtype), dbias.astype(bias.dtype),
+  return (dx.astype(x_like.dtype), dkernel.astype(kernel.dtype), dbias.astype(bias.dtype),
           dh0.astype(h0.dtype))
 
 

@@ -73,11 +73,12 @@ def lstm_layer(x: jax.Array, kernel: jax.Array, bias: jax.Array, c0: jax.Array,
 
 def _lstm_fwd(x, kernel, bias, c0, h0, dtype):
   hs, cs, gates = _forward(x, kernel, bias, c0, h0, dtype)
-  return (hs, cs), (x, kernel, bias, c0, h0, hs, cs, gates)
+  # x itself is not needed backward: an empty array of its dtype, not x, is kept.
+  return (hs, cs), (jnp.zeros((0,), x.dtype), kernel, bias, c0, h0, hs, cs, gates)
 
 
 def _lstm_bwd(dtype, residuals, cotangents):
-  x, kernel, bias, c0, h0, hs, cs, gates = residuals
+  x_like, kernel, bias, c0, h0, hs, cs, gates = residuals
   dhs, dcs = cotangents
   c_prev = jnp.concatenate([c0[None].astype(jnp.float32), cs[:-1]], axis=0)
   h_prev = jnp.concatenate([h0[None].astype(jnp.float32), hs[:-1]], axis=0)
@@ -106,7 +107,7 @@ def _lstm_bwd(dtype, residuals, cotangents):
   dkernel = projection.weight_grad(h_prev.reshape(t * b, h), da.reshape(t * b, GATES * h),
                                    dtype)
   dbias = jnp.sum(da, axis=(0, 1))
-  return (da.astype(x.dtype), dkernel.astype(kernel.dtype), dbias.astype(bias.dtype),
+  return (da.astype(x_like.dtype), dkernel.astype(kernel.dtype), dbias.astype(bias.dtype),
           dc0.astype(c0.dtype), dh0.astype(h0.dtype))
 
 
