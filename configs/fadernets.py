@@ -22,8 +22,8 @@ e.g. python -m lsm.main --config=configs/fadernets.py:pati,small,vgmidi --workdi
 
 Any field can be overridden: --config.model.beta=0.1 --config.data.labelled_fraction=0.01
 Transposing the segments at input time ('--config.data.transpose_range=(-5,6)'; not in the
-paper) raised held-out cluster accuracy with :paper_labels from 0.62-0.66 to 0.70-0.73 on
-valid (docs/results/issue14_fadernets_clusters.md).
+paper) raised held-out cluster accuracy with :paper_labels from 0.62-0.67 to 0.70-0.73 on
+valid over two seeds (docs/results/issue14_fadernets_clusters.md).
 """
 
 import ml_collections
