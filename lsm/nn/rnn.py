@@ -4,11 +4,11 @@ and whole-sequence GRU and LSTM layers and stacks.
 GRU (MusicVAE, FaderNets): a GRU cell with fused gate matmuls, a stack of such cells,
 the same layer and stack over a whole sequence (for inputs known before the loop:
 encoders, teacher forcing), a bidirectional GRU that returns its final states, and the
-tanh(Dense(z)) map from a latent code to initial decoder states. The GRU maths is exactly flax.linen.GRUCell's
-(PyTorch's convention, with the reset gate applied after the recurrent
-matmul), but each step costs two matmuls instead of six, and the input
-projection can be computed outside the time loop: for one-hot inputs it is an
-embedding lookup, done for all steps at once.
+tanh(Dense(z)) map from a latent code to initial decoder states. The GRU maths is
+exactly flax.linen.GRUCell's (PyTorch's convention, with the reset gate applied after
+the recurrent matmul), but each step costs two matmuls instead of six, and the input
+projection can be computed outside the time loop: for one-hot inputs it is an embedding
+lookup, done for all steps at once.
 """
 
 from __future__ import annotations
