@@ -43,7 +43,8 @@ at every step inside nn.GRUCell (lsm projects it once per sequence), and the one
 token input is a matmul (lsm: an embedding lookup), the same function at some extra
 matmul work; a non-finite step is applied (lsm's apply_if_finite skips it, which would
 need a host sync per step); pack_padded_sequence takes the lengths on the host (one sync
-per encoder call on a GPU); computation is float32 whatever config.precision says.
+per encoder call on a GPU). config.precision = 'bfloat16' runs it under torch.autocast
+(torch_models.Runner).
 The benchmark's harness hands `encode_mu` the tokens only and `decode` z only: the
 lengths are then counted from the tokens (segments are events + EOS + PAD, so
 num_tokens is the number of non-PAD tokens: exact on real data), and the key defaults

@@ -18,10 +18,16 @@ it is built from, and exposes what the benchmark times:
   encode_mu(states)            posterior means (for the 2-way grid)
 
 Existing equivalents: `EQUIVALENTS` (model name -> class).
+
+Precision follows the lsm config: with config.precision = 'bfloat16' the Runner runs every
+step and inference call under torch.autocast(bfloat16) (products in bf16, parameters and
+optimiser state float32: what lsm's mixed precision does), so that `--vs-torch` compares
+bf16 with bf16; float32 otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -179,6 +185,7 @@ class Runner:
       raise KeyError(f'no PyTorch equivalent of {name!r} in benchmarks/torch_models.py; '
                      f'existing: {sorted(EQUIVALENTS)}')
     self.device = torch.device(device)
+    self.bfloat16 = config.get('precision', 'float32') == 'bfloat16'
     self.model = EQUIVALENTS[name](config.model)
     if lsm_params is not None:  # Start from lsm's weights: the same function.
       self.model.load_lsm_params(lsm_params)
@@ -217,13 +224,21 @@ class Runner:
       batch = {self.input_keys[0]: batch}
     return {k: self._tensor(batch[k]) for k in self.input_keys}
 
+  def autocast(self) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on the runner's device when the config asks for bfloat16."""
+    return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bfloat16)
+
   def train_step(self, batch) -> float:
     self.model.train()
     tensors = self.tensors(batch)
     if self.optimizer is None:
-      loss = self.model.optimizer_step(tensors, self.step)
+      # Its own forward, backward and updates: autocast over all of them (the backward
+      # runs each op in its forward's dtype anyway; Adam's elementwise ops stay float32).
+      with self.autocast():
+        loss = self.model.optimizer_step(tensors, self.step)
     else:
-      loss = self.model.loss(tensors[self.input_keys[0]], self.step)
+      with self.autocast():
+        loss = self.model.loss(tensors[self.input_keys[0]], self.step)
       self.optimizer.zero_grad(set_to_none=True)
       loss.backward()
       if self.clip_norm:
@@ -235,12 +250,14 @@ class Runner:
   @torch.no_grad()
   def encode_mu(self, states) -> torch.Tensor:
     self.model.eval()
-    return self.model.encode_mu(self._tensor(states))
+    with self.autocast():
+      return self.model.encode_mu(self._tensor(states)).float()
 
   @torch.no_grad()
   def decode(self, z: torch.Tensor) -> np.ndarray:
     self.model.eval()
-    out = self.model.decode(z)
+    with self.autocast():
+      out = self.model.decode(z)
     return out.cpu().numpy()
 
   def synchronize(self) -> None:

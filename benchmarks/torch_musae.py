@@ -28,8 +28,8 @@ penalty weights) come from torch's generator, not JAX's keys (`optimizer_step` t
 as `noise` to reproduce lsm's step exactly, as the test does); a non-finite step is
 applied (lsm's apply_if_finite skips it), which would need a host sync per step; the
 decoder's input projection of z runs at every step inside nn.LSTM (lsm projects z once),
-the same function at some extra matmul work; computation is float32 whatever
-config.precision says.
+the same function at some extra matmul work; config.precision =
+'bfloat16' runs it under torch.autocast (torch_models.Runner).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """lsm.benchmark's helpers and the PyTorch equivalent it times against (benchmarks/)."""
 
+import json
+import pathlib
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +13,8 @@ import pytest
 from configs import musicvae as musicvae_config
 from lsm import benchmark
 from lsm import models
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_grid_weights_span_the_two_clips():
@@ -49,3 +56,45 @@ def test_torch_musicvae_is_the_same_function_with_the_same_parameter_count():
   np.testing.assert_array_equal(runner.decode(t_mu), model.decode(params, mu, None, greedy=True))
   # One optimiser step runs and gives a finite loss.
   assert np.isfinite(runner.train_step(states))
+
+
+def test_torch_runner_follows_the_configs_precision():
+  """config.precision = 'bfloat16' runs the equivalent under bf16 autocast (like with like
+  in --vs-torch); its encoder then agrees with the float32 one to bf16 rounding."""
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+  config = musicvae_config.get_config('tiny')
+  config.model.update(scheduled_sampling_k=0)
+  model = models.get_model(config.model)
+  states = np.random.default_rng(0).integers(0, 130, (4, 32)).astype(np.int32)
+  params = jax.device_get(model.init(jax.random.key(0), {'states': jnp.asarray(states)}))
+  full = torch_models.Runner(config, lsm_params=params)
+  config.precision = 'bfloat16'
+  half = torch_models.Runner(config, lsm_params=params)
+  x = torch.ones(2, 8)
+  with full.autocast():
+    assert (x @ torch.ones(8, 3)).dtype == torch.float32
+  with half.autocast():
+    assert (x @ torch.ones(8, 3)).dtype == torch.bfloat16
+  mu_full, mu_half = full.encode_mu(states), half.encode_mu(states)
+  assert mu_half.dtype == torch.float32
+  np.testing.assert_allclose(mu_half.numpy(), mu_full.numpy(), atol=5e-2)
+  assert not np.array_equal(mu_half.numpy(), mu_full.numpy())
+  loss_full, loss_half = full.train_step(states), half.train_step(states)
+  assert np.isfinite(loss_half) and abs(loss_half - loss_full) < 0.05 * abs(loss_full)
+  # Parameters (master weights) stay float32.
+  assert all(p.dtype == torch.float32 for p in half.model.parameters())
+
+
+def test_lstm_layer_rates_prints_both_sides(tmp_path):
+  pytest.importorskip('torch')
+  out = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.lstm_layer_rates', '--steps=4', '--batch=8',
+       '--hidden=16', '--input=8', '--rounds=2', '--precision=bfloat16'],
+      capture_output=True, text=True, check=True, cwd=REPO).stdout
+  result = json.loads(out.strip().splitlines()[-1])
+  assert result['precision'] == 'bfloat16'
+  assert result['flops'] == 3 * (2 * 4 * 8 * 8 * 64 + 2 * 4 * 8 * 16 * 64)
+  for side in ('lsm', 'torch'):
+    assert result[side]['cpu_s'] > 0 and result[side]['wall_s'] > 0
+  assert result['torch_over_lsm']['cpu'] > 0

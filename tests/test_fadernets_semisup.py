@@ -16,6 +16,7 @@ from lsm import models
 from lsm.data import features
 from lsm.data import input_pipeline
 from lsm.models.fadernets import losses
+from lsm.models.fadernets import transposition
 from lsm.representation import performance
 
 T = 12  # Tokens per synthetic segment (EOS included).
@@ -218,3 +219,59 @@ def test_a_short_run_separates_two_labelled_clusters(setup):
   joint = sum(jnp.log(jnp.clip(v, 1e-12)) for v in q.values())
   accuracy = float(jnp.mean(jnp.argmax(joint, -1) == test['label']))
   assert accuracy >= 0.9, accuracy
+
+
+# ------------------------------------------------------- consistency term
+
+
+def test_consistency_is_the_unlabelled_examples_ce_against_their_own_argmax():
+  model = _model(consistency_weight=0.5)
+  batch = _synthetic_batch(np.random.RandomState(0), 16, labelled=4)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
+  rng = jax.random.PRNGKey(1)
+  fwd = jax.jit(model.forward)(params, batch, rng, jnp.int32(0))
+  total, metrics = model.extra_loss(params, fwd, batch, rng, jnp.int32(0))
+  # The same draw of k as the model's, by its stream.
+  moved, k = transposition.random_transpose(model._stream(rng, 'consistency'),  # pylint: disable=protected-access
+                                            batch['tokens'], -5, 6)
+  assert np.any(np.asarray(k) != 0)
+  moved_post = model.posteriors(params, dict(batch, tokens=moved))
+  means = model.cluster_means(params)
+  expected_total = 0.0
+  for n, (mu, _) in fwd['post'].items():
+    target = np.argmax(np.asarray(losses.log_normal_components(mu, means[n], -2.0)), -1)
+    log_q = np.asarray(jax.nn.log_softmax(
+        losses.log_normal_components(moved_post[n][0], means[n], -2.0), -1))
+    ce = -log_q[np.arange(16), target][4:]  # The 12 unlabelled examples only.
+    np.testing.assert_allclose(float(metrics[f'consistency_ce_{n}']), ce.mean(), rtol=1e-4)
+    expected_total += ce.mean()
+  without = _model().extra_loss(params, fwd, batch, rng, jnp.int32(0))[0]
+  np.testing.assert_allclose(float(total - without), 0.5 * expected_total, rtol=1e-4)
+
+
+def test_consistency_trains_the_model_and_skips_labelled_examples():
+  """The term has a gradient on unlabelled examples and is 0 when every example is
+  labelled (those have the cross-entropy against their label instead)."""
+  model = _model(consistency_weight=1.0, cluster_ce_weight=0.0)
+  batch = _synthetic_batch(np.random.RandomState(1), 8, labelled=0)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
+  rng = jax.random.PRNGKey(2)
+
+  def term(p, b):
+    fwd = model.forward(p, b, rng, jnp.int32(0))
+    return model.extra_loss(p, fwd, b, rng, jnp.int32(0))[0]
+
+  grads = jax.grad(term)(params, batch)
+  assert sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads)) > 0
+  labelled = dict(batch, label_known=jnp.ones_like(batch['label_known']))
+  assert float(term(params, labelled)) == 0.0
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('consistency_weight', -1.0, 'consistency_weight'),
+    ('consistency_range', (2, 6), 'consistency_range'),
+    ('consistency_range', (0, 0), 'consistency_range'),
+])
+def test_bad_consistency_settings_name_the_field(field, value, message):
+  with pytest.raises(ValueError, match=message):
+    _model(**{field: value})

@@ -36,6 +36,7 @@ GATES = 3
 def _forward(x, kernel, bias, h0, dtype):
   """Scan over time-major x [T, B, 3H]; returns (h [T, B, H], gates, p_n)."""
   bias = bias.astype(jnp.float32)
+  kernel = projection.compute_copy(kernel, dtype)
 
   def step(h, x_t):
     p = projection.matmul(h, kernel, dtype) + bias
@@ -80,7 +81,7 @@ def _gru_fwd(x, kernel, bias, h0, dtype):
 def _gru_bwd(dtype, residuals, dhs):
   x_like, kernel, bias, h0, hs, gates, p_n = residuals
   h_prev = jnp.concatenate([h0[None].astype(jnp.float32), hs[:-1]], axis=0)
-  kernel_t = kernel.T
+  kernel_t = projection.compute_copy(kernel.T, dtype)
 
   def step(dh_next, inputs):
     dh_out, h_before, gate, pn = inputs

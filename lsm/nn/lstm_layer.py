@@ -36,6 +36,7 @@ GATES = 4
 
 def _forward(x, kernel, bias, c0, h0, dtype):
   """Scan over time-major x [T, B, 4H]; returns (h [T, B, H], c [T, B, H], gates)."""
+  kernel = projection.compute_copy(kernel, dtype)
 
   def step(carry, x_t):
     c, h = carry
@@ -82,7 +83,7 @@ def _lstm_bwd(dtype, residuals, cotangents):
   dhs, dcs = cotangents
   c_prev = jnp.concatenate([c0[None].astype(jnp.float32), cs[:-1]], axis=0)
   h_prev = jnp.concatenate([h0[None].astype(jnp.float32), hs[:-1]], axis=0)
-  kernel_t = kernel.T
+  kernel_t = projection.compute_copy(kernel.T, dtype)
 
   def step(carry, inputs):
     dh_next, dc_next = carry  # Cotangents flowing from step t + 1 into step t's outputs.

@@ -36,6 +36,12 @@ def matmul(a: jax.Array, b: jax.Array, dtype: Dtype | None) -> jax.Array:
   return jnp.matmul(a, b, preferred_element_type=jnp.float32)
 
 
+def compute_copy(kernel: jax.Array, dtype: Dtype | None) -> jax.Array:
+  """A recurrent kernel in the matmul dtype (None: as it is), for the layers to cast once
+  before their loop: `matmul` inside the loop would convert it at every step."""
+  return kernel if dtype is None else kernel.astype(dtype)
+
+
 def weight_grad(x: jax.Array, dy: jax.Array, dtype: Dtype | None = None) -> jax.Array:
   """x^T dy for x [N, I], dy [N, O] (N rows): [I, O], float32."""
   x_t = x.T

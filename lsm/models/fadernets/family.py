@@ -56,7 +56,7 @@ INPUT_KEYS = ('tokens', 'num_tokens', 'rhythm', 'note_count', 'rhythm_density',
               'note_density', 'key', 'label', 'label_known')
 
 _STREAMS = {'latent': 0, 'token_coins': 1, 'token_sample': 2, 'attr_coins': 3,
-            'attr_sample': 4, 'adversary': 5}
+            'attr_sample': 4, 'adversary': 5, 'consistency': 6}
 
 
 def common_defaults() -> dict[str, Any]:
