@@ -64,8 +64,12 @@ def verbose_requested(argv: Sequence[str]) -> bool:
 def quiet_third_party(argv: Sequence[str]) -> bool:
   """Silences third-party noise unless `verbose_requested(argv)`; returns whether it did.
 
-  Before TensorFlow is imported: its C++ INFO and WARNING lines (the oneDNN notice,
-  cpu_feature_guard; TF_CPP_MIN_LOG_LEVEL=2, unless already set). Python warnings of
+  Before TensorFlow is imported: its C++ INFO and WARNING lines (cpu_feature_guard;
+  TF_CPP_MIN_LOG_LEVEL=2, unless already set), and its "oneDNN custom operations are on"
+  notice, which TF prints on CPUs with AVX512_VNNI or newer (Zen 4, Cascade Lake) through
+  absl before its log level applies, so TF_CPP_MIN_LOG_LEVEL does not silence it:
+  TF_ENABLE_ONEDNN_OPTS=0, unless already set. That switch only changes TF's own
+  matmul and convolution kernels, which lsm never runs (TF only reads and batches data). Python warnings of
   no use to a user (Syntax-, Deprecation-, FutureWarning: string-literal escapes in
   packages compiled on first import, deprecations inside libraries). And `_QuietLibraries`
   on absl's handler. --debug or -v brings all of it back.
@@ -73,6 +77,7 @@ def quiet_third_party(argv: Sequence[str]) -> bool:
   if verbose_requested(argv):
     return False
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
   import warnings  # pylint: disable=g-import-not-at-top
   for category in (SyntaxWarning, DeprecationWarning, FutureWarning):
     warnings.filterwarnings('ignore', category=category)

@@ -85,10 +85,14 @@ def test_debug_or_verbosity_bring_the_noise_back(argv, verbose):
 
 def test_quiet_mode_hides_tensorflow_cpp_logs(monkeypatch):
   monkeypatch.delenv('TF_CPP_MIN_LOG_LEVEL', raising=False)
+  monkeypatch.delenv('TF_ENABLE_ONEDNN_OPTS', raising=False)
   assert not cli.quiet_third_party(['m', '--debug'])
   assert 'TF_CPP_MIN_LOG_LEVEL' not in os.environ
+  assert 'TF_ENABLE_ONEDNN_OPTS' not in os.environ
   assert cli.quiet_third_party(['m'])
   assert os.environ['TF_CPP_MIN_LOG_LEVEL'] == '2'
+  # The oneDNN notice (AVX512_VNNI CPUs) ignores the log level; only this silences it.
+  assert os.environ['TF_ENABLE_ONEDNN_OPTS'] == '0'
 
 
 def test_summary_names_the_figures_the_files_and_the_next_commands(tiny_trained):
