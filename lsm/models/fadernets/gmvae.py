@@ -192,12 +192,14 @@ class Model(vae.Model):
       # An integer argmax: a fixed target, no gradient through x's own q(c|x).
       target = jnp.argmax(losses.log_normal_components(mu, means[n], self.prior_logvar),
                           axis=-1)
-      log_q = jax.nn.log_softmax(losses.log_normal_components(
-          post_moved[n][0], means[n], self.prior_logvar), axis=-1)
-      ce = -jnp.take_along_axis(log_q, target[:, None], axis=-1)[:, 0]
+      moved_mu = post_moved[n][0]
+      ce = losses.cluster_cross_entropy(moved_mu, means[n], self.prior_logvar, target,
+                                        jnp.ones_like(target))
+      moved_c = jnp.argmax(losses.log_normal_components(moved_mu, means[n], self.prior_logvar),
+                           axis=-1)
       metrics[f'consistency_ce_{n}'] = jnp.sum(ce * mask) / count
       metrics[f'consistency_agreement_{n}'] = jnp.sum(
-          (jnp.argmax(log_q, axis=-1) == target).astype(jnp.float32) * mask) / count
+          (moved_c == target).astype(jnp.float32) * mask) / count
       total = total + metrics[f'consistency_ce_{n}']
     return total, metrics
 
