@@ -93,14 +93,14 @@ def main(argv):
       times[name].append((time.perf_counter() - w0, _cpu_seconds() - c0))
   result = dict(shape=dict(steps=t, batch=b, hidden=h, input=features),
                 precision=_PRECISION.value, flops=flops, gflop=round(flops / 1e9, 1))
-  for name, runs in times.items():
-    wall = statistics.median(w for w, _ in runs)
-    cpu = statistics.median(c for _, c in runs)
-    result[name] = dict(wall_s=round(wall, 3), cpu_s=round(cpu, 3),
+  medians = {name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+             for name, runs in times.items()}
+  for name, (wall, cpu) in medians.items():
+    result[name] = dict(wall_s=round(wall, 4), cpu_s=round(cpu, 4),
                         gflop_per_cpu_s=round(flops / cpu / 1e9, 1))
-  result['torch_over_lsm'] = dict(
-      wall=round(result['torch']['wall_s'] / result['lsm']['wall_s'], 2),
-      cpu=round(result['torch']['cpu_s'] / result['lsm']['cpu_s'], 2))
+  # From the unrounded medians: at small sizes the rounded ones can be 0.
+  result['torch_over_lsm'] = dict(wall=round(medians['torch'][0] / medians['lsm'][0], 2),
+                                  cpu=round(medians['torch'][1] / medians['lsm'][1], 2))
   print(json.dumps(result))
 
 

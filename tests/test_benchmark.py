@@ -86,15 +86,15 @@ def test_torch_runner_follows_the_configs_precision():
   assert all(p.dtype == torch.float32 for p in half.model.parameters())
 
 
-def test_lstm_layer_rates_prints_both_sides(tmp_path):
+def test_lstm_layer_rates_prints_both_sides():
   pytest.importorskip('torch')
   out = subprocess.run(
-      [sys.executable, '-m', 'benchmarks.lstm_layer_rates', '--steps=4', '--batch=8',
-       '--hidden=16', '--input=8', '--rounds=2', '--precision=bfloat16'],
+      [sys.executable, '-m', 'benchmarks.lstm_layer_rates', '--steps=8', '--batch=32',
+       '--hidden=128', '--input=64', '--rounds=2', '--precision=bfloat16'],
       capture_output=True, text=True, check=True, cwd=REPO).stdout
   result = json.loads(out.strip().splitlines()[-1])
   assert result['precision'] == 'bfloat16'
-  assert result['flops'] == 3 * (2 * 4 * 8 * 8 * 64 + 2 * 4 * 8 * 16 * 64)
+  assert result['flops'] == 3 * (2 * 8 * 32 * 64 * 512 + 2 * 8 * 32 * 128 * 512)
   for side in ('lsm', 'torch'):
     assert result[side]['cpu_s'] > 0 and result[side]['wall_s'] > 0
   assert result['torch_over_lsm']['cpu'] > 0
