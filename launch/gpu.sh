@@ -7,6 +7,7 @@
 #        launch/gpu.sh configs/musicvae.py /data/runs/mvae --config.precision=bfloat16
 #   BENCHMARK=1 launch/gpu.sh CONFIG [lsm.benchmark flags...]: the speed figures instead
 #   (python -m lsm.benchmark; no workdir), e.g. --steps=20 --config.precision=bfloat16.
+#   launch/gpu_paper_sizes.sh runs the three paper-size models so, against PyTorch.
 # Environment: PYTHON (default python3), CUDA_VISIBLE_DEVICES to pick GPUs,
 #   DRY_RUN=1 to print the command only.
 # Needs jax with CUDA on the host: pip install -r requirements.txt "jax[cuda12]==0.10.2"

@@ -16,7 +16,15 @@ Builds the config's dataset if needed and prints, for the config's model:
     backend reports them (GPU, TPU; not CPU);
   - decode latency: free-running greedy decoding of one clip's posterior mean (p50 and
     p95 over --decode_calls calls) and of 64 clips (p50);
-  - grid latency: the 2-way grid, 2 clips encoded and 25 cells decoded (p50).
+  - grid latency: the 2-way grid, 2 clips encoded and 25 cells decoded (p50);
+  - model FLOPs per step (the matrix products of the step's jaxpr, forward and backward:
+    lsm/flops.py), TFLOP/s, and MFU against the device's datasheet peak at the config's
+    precision (GPUs and TPUs it knows; --peak_tflops for others; none on CPU).
+On a host without TensorFlow or the dataset (a GPU machine with only jax and torch),
+save real batches where the dataset is and time on them there:
+  python -m lsm.benchmark --config=configs/musae.py:nottingham --save_batches=musae.npz
+  python -m lsm.benchmark --config=configs/musae.py:nottingham --batches=musae.npz --vs-torch
+(launch/gpu_paper_sizes.sh runs the paper-size configs so.)
 Every figure applies to every model (each has an encoder and a decoder); what a decode
 costs differs, and the printout says so (a model's `benchmark_note`, e.g. MusAE's: its
 decoders are not autoregressive, one pass and an argmax per step; its z is deterministic).
@@ -37,9 +45,7 @@ from __future__ import annotations
 import json
 import platform
 import resource
-import shutil
 import statistics
-import tempfile
 import time
 
 from absl import flags
@@ -57,6 +63,17 @@ _VS_TORCH = flags.DEFINE_bool('vs-torch', False,
 _TORCH_THREADS = flags.DEFINE_integer('torch_threads', None,
                                       "torch.set_num_threads (default: torch's own).")
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Also write the figures here.')
+_BATCHES = flags.DEFINE_string(
+    'batches', None, 'Time on the batches saved in this .npz by --save_batches instead of '
+    "the config's dataset: no dataset build and no TensorFlow (e.g. on a GPU host).")
+_SAVE_BATCHES = flags.DEFINE_string(
+    'save_batches', None, "Write --save_batches_count batches of the config's dataset to "
+    'this .npz, for --batches, and exit.')
+_SAVE_BATCHES_COUNT = flags.DEFINE_integer('save_batches_count', 8, 'Batches --save_batches '
+                                           'writes.')
+_PEAK_TFLOPS = flags.DEFINE_float(
+    'peak_tflops', None, "The device's peak dense TFLOP/s at the config's precision, for "
+    'MFU (default: the datasheet figure for known GPUs and TPUs; none on CPU).')
 flags.mark_flag_as_required('config')
 
 GRID = (5, 5)  # The 2-way grid's rows x columns (yang2019 §4; the studio's grid).
@@ -95,6 +112,29 @@ def timed(fn, calls: int) -> list[float]:
   return out
 
 
+# Dense (no sparsity) peak TFLOP/s of the matrix units, from the vendors' datasheets, by
+# a substring of jax's device_kind and the config's precision. float32 products run on
+# GPUs' matrix units as TF32 by default (XLA:GPU's default precision; the torch side
+# is set to match on CUDA), so TF32's peak is float32's. MFU = model FLOPs per second
+# (lsm/flops.py) over this. Measured ceilings run lower (an H200 of ours: 788 bf16).
+PEAK_TFLOPS = {
+    'H100': {'bfloat16': 989.4, 'float32': 494.7},  # H100 SXM.
+    'H200': {'bfloat16': 989.4, 'float32': 494.7},  # The H100's processor, more memory.
+    'A100': {'bfloat16': 312.0, 'float32': 156.0},
+    'TPU v4': {'bfloat16': 275.0},
+    'TPU v5 lite': {'bfloat16': 197.0},
+    'TPU v5p': {'bfloat16': 459.0},
+}
+
+
+def peak_tflops(device_kind: str, precision: str | None) -> float | None:
+  """The datasheet peak for this device and precision, or None (CPUs, unknown devices)."""
+  for name, peaks in PEAK_TFLOPS.items():
+    if name in device_kind:
+      return peaks.get(precision or 'float32')
+  return None
+
+
 def percentile_ms(seconds: list[float], q: float) -> float:
   return round(float(np.percentile(seconds, q)) * 1e3, 2)
 
@@ -113,29 +153,97 @@ def tile_batch(batch: dict, n: int) -> dict[str, np.ndarray]:
   return out
 
 
-class LsmSide:
-  """lsm's jitted train step and inference functions on one config."""
+class SavedBatches:
+  """Batches of `batch_size` cut in turn from the examples a --save_batches run wrote,
+  placed on the data mesh: the benchmark's input on a host without TensorFlow or the
+  dataset (an accelerator host that has only jax and torch). A batch larger than the
+  file repeats its examples, which changes no figure this benchmark measures."""
 
-  def __init__(self, config, data_path):
+  def __init__(self, path: str, batch_size: int, keys, sharding):
+    from lsm import errors  # pylint: disable=g-import-not-at-top
+    try:
+      with np.load(path) as saved:
+        missing = [k for k in keys if k not in saved]
+        if missing:
+          raise errors.UserError(f'--batches={path} holds no {missing} (it holds '
+                                 f'{sorted(saved)}): save batches of this config with '
+                                 '--save_batches')
+        self.examples = {k: saved[k] for k in keys}
+    except (OSError, ValueError) as e:
+      raise errors.UserError(f'--batches={path}: not a batch file ({e})') from e
+    self.num_examples = len(next(iter(self.examples.values())))
+    self.batch_size, self.sharding, self.position = batch_size, sharding, 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
     import jax  # pylint: disable=g-import-not-at-top
-    from lsm import train  # pylint: disable=g-import-not-at-top
-    from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
+    rows = np.arange(self.position, self.position + self.batch_size) % self.num_examples
+    self.position = (self.position + self.batch_size) % self.num_examples
+    return jax.device_put({k: v[rows] for k, v in self.examples.items()}, self.sharding)
+
+
+def save_batches(config, path: str, count: int) -> None:
+  """Writes `count` batches of config's dataset (the model's input keys, as the input
+  pipeline delivers them) to `path` (.npz), for --batches."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  from lsm import models  # pylint: disable=g-import-not-at-top
+  from lsm import sharded_step  # pylint: disable=g-import-not-at-top
+  from lsm import train_step  # pylint: disable=g-import-not-at-top
+  keys = models.get_model(train_step.apply_precision(config)).input_keys
+  batches = pipeline_batches(config, NamedSharding(sharded_step.make_mesh(), P('data')), keys)
+  taken = [jax.device_get(next(batches)) for _ in range(count)]
+  np.savez_compressed(path, **{k: np.concatenate([b[k] for b in taken]) for k in keys})
+  print(f'saved {count} batches of {config.batch_size} ({", ".join(keys)}) to {path}')
+
+
+def pipeline_batches(config, sharding, keys):
+  """The train batches of config's dataset (built first if needed) from the input
+  pipeline: TensorFlow's tf.data, imported here only."""
+  from data_prep import build  # pylint: disable=g-import-not-at-top
+  from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  source = input_pipeline.DataSource(
+      build.ensure_built(config.data), global_batch_size=config.batch_size,
+      sharding=sharding, keys=keys, seed=config.seed,
+      shuffle_buffer=config.data.shuffle_buffer)
+  return source.train_iterator()
+
+
+class LsmSide:
+  """lsm's jitted train step and inference functions on one config, fed by the config's
+  dataset or by the batches saved in `saved_batches` (--batches)."""
+
+  def __init__(self, config, saved_batches: str | None = None):
+    import jax  # pylint: disable=g-import-not-at-top
+    from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
+    from lsm import flops  # pylint: disable=g-import-not-at-top
+    from lsm import models  # pylint: disable=g-import-not-at-top
+    from lsm import sharded_step  # pylint: disable=g-import-not-at-top
+    from lsm import train_step  # pylint: disable=g-import-not-at-top
     self.jax = jax
     self.config = config
-    self.workdir = tempfile.mkdtemp(prefix='lsm_benchmark_')  # Checkpointer's; removed.
-    exp = train.Experiment(config, self.workdir, data_path=data_path)
-    self.model = exp.model
-    source = input_pipeline.DataSource(
-        data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
-        keys=exp.model.input_keys, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer)
-    self.batches = source.train_iterator()
-    self.state = exp.init_state()
+    mesh = sharded_step.make_mesh()
+    sharding = NamedSharding(mesh, P('data'))
+    keys = models.get_model(train_step.apply_precision(config)).input_keys
+    if saved_batches:
+      self.batches = SavedBatches(saved_batches, config.batch_size, keys, sharding)
+    else:
+      self.batches = pipeline_batches(config, sharding, keys)
+    first = next(self.batches)
+    # Zeros shaped like one example initialise the parameters, as in the trainer.
+    example = {k: np.zeros((1,) + v.shape[1:], v.dtype) for k, v in first.items()}
+    run = sharded_step.ShardedStep(config, example, mesh=mesh)
+    self.model = run.model
+    self.state = run.init_state()
     self.num_params = sum(x.size for x in jax.tree.leaves(self.state.params))
+    # The step's model FLOPs: its matrix products, forward and backward (lsm/flops.py).
+    self.flops = flops.matmul_flops(run.model.make_train_step(run.tx), self.state, first)
 
     # Compile ahead of time, so that compilation and the first step are timed apart.
-    first = next(self.batches)
     t0 = time.perf_counter()
-    self.step_fn = exp.jit_train_step().lower(self.state, first).compile()
+    self.step_fn = run.jit_train_step().lower(self.state, first).compile()
     self.compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     self.state, metrics = self.step_fn(self.state, first)
@@ -198,6 +306,10 @@ class TorchSide:
     if _TORCH_THREADS.value:
       torch.set_num_threads(_TORCH_THREADS.value)
     device = 'cuda' if platform_name == 'gpu' and torch.cuda.is_available() else 'cpu'
+    if device == 'cuda':
+      # XLA:GPU computes float32 products as TF32 on the matrix units by default, and so
+      # do cuDNN's RNNs; torch's cuBLAS products do not unless asked. Like with like:
+      torch.backends.cuda.matmul.allow_tf32 = True
     self.runner = torch_models.Runner(config, device=device, seed=config.seed,
                                       lsm_params=lsm_params)
     self.extra_params = getattr(self.runner.model, 'extra_params', 0)
@@ -236,24 +348,25 @@ def main(argv):
   cli.setup_process(argv)
   import os  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  from data_prep import build  # pylint: disable=g-import-not-at-top
   from lsm import errors  # pylint: disable=g-import-not-at-top
 
+  config = _CONFIG.value
+  if _SAVE_BATCHES.value:
+    save_batches(config, _SAVE_BATCHES.value, _SAVE_BATCHES_COUNT.value)
+    return
   if _VS_TORCH.value:
     # torch's OpenMP threads busy-wait between ops; on a host shared with other jobs a
     # waiting thread then holds a core that the working one needs (measured on a 2-core
     # host at load 14: 13.5 s per :small step spinning, 0.98 s passive). Passive waiting
     # is set before torch loads, unless the caller chose a policy.
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-  config = _CONFIG.value
   if _VS_TORCH.value:  # Before minutes of compiling: is there a torch model to compare?
     from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
     if str(config.model.name) not in torch_models.EQUIVALENTS:
       raise errors.UserError(
           f'--vs-torch: no PyTorch equivalent of {config.model.name!r} in '
           f'benchmarks/torch_models.py; existing: {sorted(torch_models.EQUIVALENTS)}')
-  data_path = build.ensure_built(config.data)
-  lsm_side = LsmSide(config, data_path)
+  lsm_side = LsmSide(config, _BATCHES.value)
   device = jax.devices()[0]
   torch_side = None
   if _VS_TORCH.value:
@@ -305,9 +418,15 @@ def main(argv):
       logging.info('round %d, torch: %s', len(times['torch']['step_s']),
                    {k: v[-1] for k, v in times['torch'].items()})
 
+  peak = _PEAK_TFLOPS.value or peak_tflops(device.device_kind, config.get('precision'))
+  model_flops = lsm_side.flops.flops
+
   def figures(side, step_times):
     step_s = _median(step_times['step_s'])
+    tflops = model_flops / step_s / 1e12
     return dict(
+        model_tflops_per_sec=float(f'{tflops:.4g}'),
+        mfu=float(f'{tflops / peak:.3g}') if peak else None,
         sec_per_step=round(step_s, 4), cpu_sec_per_step=_median(step_times['cpu_s']),
         steps_per_sec=round(1 / step_s, 4),
         examples_per_sec=round(config.batch_size / step_s, 1),
@@ -328,7 +447,11 @@ def main(argv):
       steps=_STEPS.value, rounds=_ROUNDS.value,
       compile_s=round(lsm_side.compile_s, 2), first_step_s=round(lsm_side.first_step_s, 2),
       host_peak_rss_mb=round(lsm_rss, 1), device_peak_mb=device_peak_mb(device),
-      final_loss=float(lsm_side.metrics['loss']), **lsm_fig)
+      final_loss=float(lsm_side.metrics['loss']),
+      model_flops_per_step=int(model_flops),
+      model_tflop_per_step=float(f'{model_flops / 1e12:.4g}'),
+      model_flops_lower_bound=bool(lsm_side.flops.while_loops), peak_tflops=peak,
+      **lsm_fig)
   if torch_side is not None:
     import torch  # pylint: disable=g-import-not-at-top
     torch_fig = figures('torch', times['torch'])
@@ -340,6 +463,7 @@ def main(argv):
         version=torch.__version__, threads=torch.get_num_threads(),
         omp_wait_policy=os.environ.get('OMP_WAIT_POLICY'),
         device=str(torch_side.runner.device), params=torch_side.runner.num_params,
+        cuda_tf32=torch.backends.cuda.matmul.allow_tf32 if cuda else None,
         params_extra_by_design=torch_side.extra_params,
         params_match=torch_side.runner.num_params - torch_side.extra_params
         == lsm_side.num_params,
@@ -348,7 +472,6 @@ def main(argv):
         device_peak_mb=(torch.cuda.max_memory_allocated() / 2**20) if cuda else None,
         final_loss=torch_side.loss, **torch_fig)
     result['speedup_torch_over_lsm'] = ratio
-  shutil.rmtree(lsm_side.workdir, ignore_errors=True)
   print(json.dumps(result))
   _print_table(result)
   if _JSON_OUT.value:
@@ -359,6 +482,7 @@ def main(argv):
 def _print_table(result: dict) -> None:
   rows = [('train step (s)', 'sec_per_step'), ('train step, CPU time (s)', 'cpu_sec_per_step'),
           ('examples/s', 'examples_per_sec'),
+          ('model TFLOP/s', 'model_tflops_per_sec'), ('MFU', 'mfu'),
           ('decode B=1 p50 (ms)', 'decode_b1_p50_ms'), ('decode B=1 p95 (ms)', 'decode_b1_p95_ms'),
           (f'decode B={DECODE_BATCH} p50 (ms)', 'decode_b64_p50_ms'),
           ('grid 25 clips p50 (ms)', 'grid25_p50_ms')]
@@ -375,8 +499,13 @@ def _print_table(result: dict) -> None:
     print(f"torch {t['version']} ({t['threads']} threads, {t['device']}): {t['params']:,} "
           f"params ({t['params_extra_by_design']:,} more by design; match: "
           f"{t['params_match']})")
+  print(f"model FLOPs per step: {result['model_flops_per_step']:.4g} (matrix products, "
+        f"forward and backward{'; a lower bound' if result['model_flops_lower_bound'] else ''})"
+        + (f"; MFU against {result['peak_tflops']} TFLOP/s" if result['peak_tflops'] else ''))
   print(f"{'figure':26} {'lsm':>10}" + (f" {'torch':>10} {'torch/lsm':>10}" if t else ''))
   for label, key in rows:
+    if result[key] is None:
+      continue
     line = f'{label:26} {result[key]:>10.4g}'
     if t:
       ratio = result['speedup_torch_over_lsm'].get(key, '')

@@ -97,7 +97,10 @@ def setup_process(argv) -> None:
   if not any(isinstance(f, _QuietLibraries) for f in handler.filters) and not (
       'debug' in flags.FLAGS and flags.FLAGS.debug):
     handler.addFilter(_QuietLibraries())
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  except ImportError:  # A host without it (lsm.benchmark --batches): nothing to keep off.
+    return
   tf.config.set_visible_devices([], 'GPU')
 
 

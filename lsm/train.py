@@ -1,12 +1,12 @@
 """The trainer: data-parallel, jitted, checkpointed, resumable. Model-agnostic.
 
 Parameters are replicated and the batch is split over a 1-D mesh of every
-device of every process ('data' axis); XLA inserts the gradient all-reduce.
+device of every process ('data' axis); XLA inserts the gradient all-reduce
+(lsm/sharded_step.py).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from typing import Iterator
@@ -18,7 +18,6 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 from clu import periodic_actions
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lsm import checkpoint
 from lsm import errors
@@ -26,8 +25,8 @@ from lsm import files
 from lsm import evaluators
 from lsm import held_out
 from lsm import metrics_log
-from lsm import models
 from lsm import progress
+from lsm import sharded_step
 from lsm import train_step as train_step_lib
 from lsm.data import dataset_info
 from lsm.data import features
@@ -38,9 +37,7 @@ class NonFiniteLossError(RuntimeError):
   """Raised when a step produces a non-finite loss or gradient."""
 
 
-def make_mesh(devices=None) -> jax.sharding.Mesh:
-  devices = jax.devices() if devices is None else devices
-  return jax.sharding.Mesh(np.asarray(devices), ('data',))
+make_mesh = sharded_step.make_mesh  # Where callers (tests, run_summary) look for it.
 
 
 def example_batch(spec: features.Spec, keys, batch_size: int = 1) -> dict[str, jax.Array]:
@@ -55,56 +52,26 @@ def example_batch(spec: features.Spec, keys, batch_size: int = 1) -> dict[str, j
   return batch
 
 
-class Experiment:
-  """A model, its optimiser and its train state on a mesh (use modes load a trained run
-  with lsm.trained.TrainedModel instead)."""
+class Experiment(sharded_step.ShardedStep):
+  """A model, its optimiser and its train state on a mesh, for the dataset at
+  `data_path` and checkpointed in `workdir` (use modes load a trained run with
+  lsm.trained.TrainedModel instead)."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, mesh=None,
                data_path: str | None = None):
-    self.config = config
     self.workdir = workdir
-    self.mesh = mesh or make_mesh()
-    self.model = models.get_model(train_step_lib.apply_precision(config))
-    self.tx = self.model.make_optimizer(config.optimizer)
-    self.replicated = NamedSharding(self.mesh, P())
-    self.data_sharding = NamedSharding(self.mesh, P('data'))
     self.data_path = data_path or dataset_info.data_dir(config.data)
     info = dataset_info.load(self.data_path)
     self.spec = features.spec_from_json(info['features'])
-    self._init = functools.partial(
-        train_step_lib.create_train_state, self.model, self.tx,
-        batch=example_batch(self.spec, self.model.input_keys))
-    abstract = jax.eval_shape(self._init, jax.random.key(0))
-    self.state_sharding = jax.tree.map(lambda _: self.replicated, abstract)
-    self.abstract_state = jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-        abstract, self.state_sharding)
+    super().__init__(config, lambda keys: example_batch(self.spec, keys), mesh=mesh)
     self.checkpointer = checkpoint.Checkpointer(
         workdir, every_steps=config.checkpoint_every, keep=config.keep_checkpoints)
-
-  def init_state(self) -> train_step_lib.TrainState:
-    key = jax.random.key(self.config.seed)
-    if jax.default_backend() == 'cpu':
-      # jaxlib's CPU QR kernel (behind the orthogonal initialisers) fans its work out
-      # into the XLA intra-op pool it already runs on; in one jitted init several QRs
-      # run at once and, on a 2-core host, wait on each other for ever (MusAE :small
-      # hung in its first step). Op by op, one QR runs at a time; CPU memory is no
-      # reason to build the state already sharded.
-      return jax.device_put(self._init(key), self.state_sharding)
-    init = jax.jit(self._init, out_shardings=self.state_sharding)
-    return init(key)
 
   def restore_or_init(self) -> tuple[train_step_lib.TrainState, dict]:
     restored = self.checkpointer.restore(self.abstract_state)
     if restored is None:
       return self.init_state(), {'batches': 0}
     return restored
-
-  def jit_train_step(self):
-    return jax.jit(self.model.make_train_step(self.tx),
-                   in_shardings=(self.state_sharding, self.data_sharding),
-                   out_shardings=(self.state_sharding, self.replicated),
-                   donate_argnums=0)
 
 
 def _mean_metrics(history: list[dict]) -> dict[str, float]:

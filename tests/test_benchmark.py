@@ -98,3 +98,112 @@ def test_lstm_layer_rates_prints_both_sides():
   for side in ('lsm', 'torch'):
     assert result[side]['cpu_s'] > 0 and result[side]['wall_s'] > 0
   assert result['torch_over_lsm']['cpu'] > 0
+
+
+# Saved batches: the benchmark on a host without TensorFlow or the dataset ------------
+
+
+def test_saved_batches_cut_batches_in_turn_and_wrap_around(tmp_path):
+  path = str(tmp_path / 'b.npz')
+  np.savez(path, states=np.arange(5)[:, None], other=np.zeros(5))
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  batches = benchmark.SavedBatches(path, 3, ('states',), sharding)
+  assert [np.asarray(next(batches)['states'])[:, 0].tolist() for _ in range(3)] == [
+      [0, 1, 2], [3, 4, 0], [1, 2, 3]]
+  # A batch larger than the file repeats its examples.
+  big = benchmark.SavedBatches(path, 7, ('states',), sharding)
+  assert np.asarray(next(big)['states'])[:, 0].tolist() == [0, 1, 2, 3, 4, 0, 1]
+
+
+def test_saved_batches_name_what_is_missing(tmp_path):
+  from lsm import errors  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'b.npz')
+  np.savez(path, states=np.zeros((2, 4)))
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  with pytest.raises(errors.UserError, match=r"holds no \['tracks'\].*--save_batches"):
+    benchmark.SavedBatches(path, 2, ('states', 'tracks'), sharding)
+  (tmp_path / 'bad.npz').write_text('not a batch file')
+  with pytest.raises(errors.UserError, match='not a batch file'):
+    benchmark.SavedBatches(str(tmp_path / 'bad.npz'), 2, ('states',), sharding)
+
+
+def test_peak_tflops_by_device_and_precision():
+  assert benchmark.peak_tflops('NVIDIA H200', 'bfloat16') == 989.4
+  assert benchmark.peak_tflops('NVIDIA H100 80GB HBM3', None) == 494.7  # float32 as TF32.
+  assert benchmark.peak_tflops('TPU v4', 'float32') is None
+  assert benchmark.peak_tflops('cpu', 'bfloat16') is None
+
+
+# TensorFlow and the MIDI/score libraries made unimportable: what a GPU host with only
+# jax and torch has.
+_NO_TENSORFLOW = """
+import runpy, sys
+for name in ('tensorflow', 'music21', 'apache_beam', 'clu'):
+  sys.modules[name] = None
+sys.argv[0] = 'lsm.benchmark'
+runpy.run_module('lsm.benchmark', run_name='__main__')
+"""
+
+
+def test_benchmark_runs_on_saved_batches_without_tensorflow(reels_dataset, tmp_path):
+  """--save_batches where the data is, then --batches on a host without TensorFlow: the
+  whole benchmark runs, counts the step's model FLOPs, and gives MFU with a peak."""
+  config = ['--config=configs/musicvae.py:tiny', f'--config.data.dir={reels_dataset}']
+  saved, out = str(tmp_path / 'mvae.npz'), str(tmp_path / 'result.json')
+  subprocess.run([sys.executable, '-m', 'lsm.benchmark', *config, f'--save_batches={saved}',
+                  '--save_batches_count=2'], check=True, cwd=REPO, capture_output=True)
+  with np.load(saved) as f:
+    assert f['states'].shape == (2 * 16, 32)  # 2 batches of :tiny's 16 clips of 32 steps.
+  # The dataset directory is not read: point the config somewhere that does not exist.
+  run = subprocess.run(
+      [sys.executable, '-c', _NO_TENSORFLOW, '--config=configs/musicvae.py:tiny',
+       '--config.data.dir=/nonexistent', f'--batches={saved}', '--steps=2', '--rounds=1',
+       '--warmup=1', '--decode_calls=3', '--peak_tflops=0.5', f'--json_out={out}'],
+      cwd=REPO, capture_output=True, text=True)
+  assert run.returncode == 0, run.stderr[-3000:]
+  result = json.loads(pathlib.Path(out).read_text())
+  config = musicvae_config.get_config('tiny')
+  m = config.model
+  # The decoder's output layer alone, forward and backward (dX, dW), is
+  # 3 x 2 * T * B * hidden * states; the whole step is well under a GFLOP.
+  flop = result['model_flops_per_step']
+  assert 3 * 2 * 32 * 16 * m.dec_hidden * m.num_states < flop < 1e9
+  assert result['model_tflops_per_sec'] > 0
+  assert result['mfu'] == pytest.approx(result['model_tflops_per_sec'] / 0.5, rel=0.01)
+  assert np.isfinite(result['final_loss'])
+  assert 'MFU' in run.stdout and 'model FLOPs per step' in run.stdout
+
+  table = subprocess.run([sys.executable, '-m', 'benchmarks.paper_sizes_table', str(tmp_path)],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+  assert table.splitlines()[2].startswith('| musicvae | float32 | 16 |')
+
+
+def test_gpu_paper_sizes_script_runs_each_model_and_precision_on_saved_batches(tmp_path):
+  import os  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ, DRY_RUN='1', PYTHON='python3', MODELS='musae fadernets')
+  r = subprocess.run(['bash', 'launch/gpu_paper_sizes.sh', 'run', str(tmp_path), '/out',
+                      '--steps=5'], cwd=REPO, env=env, capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr
+  runs = [line.split() for line in r.stdout.splitlines() if 'lsm.benchmark' in line]
+  assert [(w[5], w[6]) for w in runs] == [
+      ('--config=configs/musae.py:nottingham', '--config.precision=bfloat16'),
+      ('--config=configs/fadernets.py', '--config.precision=bfloat16'),
+      ('--config=configs/musae.py:nottingham', '--config.precision=float32'),
+      ('--config=configs/fadernets.py', '--config.precision=float32')]
+  assert runs[0][7:] == [f'--batches={tmp_path}/musae.npz', '--vs-torch',
+                         '--json_out=/out/musae.bfloat16.json', '--steps=5']
+  bad = subprocess.run(['bash', 'launch/gpu_paper_sizes.sh', 'run', str(tmp_path / 'none'),
+                        '/out'], cwd=REPO, env=env, capture_output=True, text=True)
+  assert bad.returncode == 2 and 'no batches directory' in bad.stderr
+
+  # BATCH_SIZES: the paper's batch, then larger ones (MFU against rows per product).
+  env.update(MODELS='musae', PRECISIONS='bfloat16', BATCH_SIZES='paper 1024')
+  r = subprocess.run(['bash', 'launch/gpu_paper_sizes.sh', 'run', str(tmp_path), '/out'],
+                     cwd=REPO, env=env, capture_output=True, text=True)
+  runs = [line for line in r.stdout.splitlines() if 'lsm.benchmark' in line]
+  assert len(runs) == 2 and '--config.batch_size' not in runs[0]
+  assert '--config.batch_size=1024' in runs[1] and 'musae.bfloat16.b1024.json' in runs[1]
+  env['BATCH_SIZES'] = 'paper lots'
+  r = subprocess.run(['bash', 'launch/gpu_paper_sizes.sh', 'run', str(tmp_path), '/out'],
+                     cwd=REPO, env=env, capture_output=True, text=True)
+  assert r.returncode == 2 and "BATCH_SIZES: 'lots'" in r.stderr

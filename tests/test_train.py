@@ -11,6 +11,7 @@ import pytest
 from benchmarks import soak
 from configs import musicvae
 from lsm import metrics_log
+from lsm import sharded_step
 from lsm import train
 from lsm import trained as trained_lib
 from lsm.models.musicvae import model as musicvae_model
@@ -99,7 +100,7 @@ class _NanFromStep3(musicvae_model.Model):
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(reels_dataset, tmp_path,
                                                                   monkeypatch):
-  monkeypatch.setattr(train.models, 'get_model', _NanFromStep3)
+  monkeypatch.setattr(sharded_step.models, 'get_model', _NanFromStep3)
   config = tiny_config(reels_dataset, total_steps=10, checkpoint_every=2, log_every=5)
   with pytest.raises(train.NonFiniteLossError,
                      match=r'at step 3 .*not applied.*checked finite just now, is step 2'):
