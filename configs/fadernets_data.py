@@ -57,6 +57,9 @@ def _performance_data(**overrides) -> ml_collections.ConfigDict:
   # What labelled_fraction picks: 'song' or 'segment' (formats/performance.py); here so
   # that --config.data.labelled_unit=segment can override it.
   cfg.labelled_unit = 'song'
+  # Which draw of that share (0: the original; n > 0: another, independent one), so that
+  # --config.data.labelled_draw=n measures a result over several label draws.
+  cfg.labelled_draw = 0
   cfg.update(overrides)
   return cfg
 

@@ -407,3 +407,22 @@ def test_labelled_unit_segment_picks_segments_not_songs():
     extractor.label_of(ref, dict(settings, labelled_unit='phrase'))
   with pytest.raises(ValueError, match='start_bar'):
     extractor.label_of(ref, dict(settings, labelled_unit='segment'))
+
+
+def test_labelled_draw_is_another_draw_of_the_same_share():
+  """labelled_draw n > 0 picks other segments, about as many, stably; 0 is the original."""
+  settings = dict(build.complete_config(fadernets_data.default_data(0.3)).to_dict(),
+                  labelled_unit='segment')
+  ids = [f'phrases/p{i}.mid@bar{b}' for i in range(200) for b in range(5)]
+  draws = {d: [extractor.is_labelled(u, 0.3, d) for u in ids] for d in (0, 1, 2)}
+  assert draws[0] == [extractor.is_labelled(u, 0.3) for u in ids]  # 0: as before.
+  for d in draws:
+    assert abs(sum(draws[d]) / len(ids) - 0.3) < 0.05
+  assert draws[1] != draws[0] and draws[2] != draws[1]
+  overlap = sum(a and b for a, b in zip(draws[0], draws[1])) / sum(draws[0])
+  assert 0.2 < overlap < 0.4  # Independent draws share ~the fraction itself.
+  ref = sources.SongRef('bach/bwv1.6', 'bach/bwv1.6.mxl', ('bach',))
+  assert extractor.label_of(ref, dict(settings, labelled_draw=1), start_bar=3) == (
+      extractor.label_of(ref, dict(settings, labelled_draw=1), start_bar=3))
+  with pytest.raises(ValueError, match='labelled_draw'):
+    extractor.label_of(ref, dict(settings, labelled_draw=-1), start_bar=3)

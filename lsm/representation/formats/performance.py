@@ -29,8 +29,10 @@ song id: all of a song's segments or none) or 'segment' (song id and bar: a
 random share of the segments, the usual semi-supervised protocol; the same share
 of segments then comes from about twice as many songs when songs are short, as
 VGMIDI's phrases are). The hash is salted so the choice is independent of the
-train/valid/test split (which hashes the song id). valid/test examples keep
-their true 'label' for evaluation.
+train/valid/test split (which hashes the song id); labelled_draw n > 0 salts it
+further, another draw of the same share, so that a result can be measured over
+several draws of the labels rather than one. valid/test examples keep their true
+'label' for evaluation.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ DEFAULTS = {
                                     # class 'a|b' gathers the song labels a and b.
     'labelled_fraction': 1.0,       # Share of labelled songs (or segments) whose label is known.
     'labelled_unit': 'song',        # What labelled_fraction picks: 'song' or 'segment'.
+    'labelled_draw': 0,             # Which random draw of that share (0: the original).
     'performance_tracks': (),       # Read only tracks of these names when present.
     'min_distinct_pitches': 3,      # Paper: more than 2 distinct pitches.
     'min_sounding_fraction': 0.75,  # Paper: >= 75% of the steps sounding.
@@ -87,9 +90,11 @@ def spec(settings: dict[str, Any]) -> features.Spec:
   }
 
 
-def is_labelled(song_id: str, fraction: float) -> bool:
-  """Whether a song's label is known: a stable, split-independent hash."""
-  digest = hashlib.sha256(_LABELLED_SALT + song_id.encode('utf-8', 'surrogateescape')).digest()
+def is_labelled(song_id: str, fraction: float, draw: int = 0) -> bool:
+  """Whether a song's label is known: a stable, split-independent hash (draw n > 0:
+  another, independent draw of the same fraction)."""
+  salt = _LABELLED_SALT + (f'draw {draw}:'.encode() if draw else b'')
+  digest = hashlib.sha256(salt + song_id.encode('utf-8', 'surrogateescape')).digest()
   return int.from_bytes(digest[:8], 'big') / 2**64 < fraction
 
 
@@ -105,7 +110,10 @@ def label_of(ref, settings: dict[str, Any], start_bar: int | None = None) -> tup
            for name in str(names).split('|')}
   label = next((index[l] for l in ref.labels if l in index), -1)
   unit_id = ref.song_id if unit == 'song' else f'{ref.song_id}@bar{start_bar}'
-  known = label >= 0 and is_labelled(unit_id, settings['labelled_fraction'])
+  draw = int(settings.get('labelled_draw', 0))
+  if draw < 0:
+    raise ValueError(f'labelled_draw must be >= 0, got {draw}')
+  known = label >= 0 and is_labelled(unit_id, settings['labelled_fraction'], draw)
   return label, int(known)
 
 
