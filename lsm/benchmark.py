@@ -184,15 +184,20 @@ class SavedBatches:
     return jax.device_put({k: v[rows] for k, v in self.examples.items()}, self.sharding)
 
 
+def _input_keys(config) -> tuple[str, ...]:
+  """The features config's model reads (what a batch must hold)."""
+  from lsm import models  # pylint: disable=g-import-not-at-top
+  from lsm import train_step  # pylint: disable=g-import-not-at-top
+  return models.get_model(train_step.apply_precision(config)).input_keys
+
+
 def save_batches(config, path: str, count: int) -> None:
   """Writes `count` batches of config's dataset (the model's input keys, as the input
   pipeline delivers them) to `path` (.npz), for --batches."""
   import jax  # pylint: disable=g-import-not-at-top
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
-  from lsm import models  # pylint: disable=g-import-not-at-top
   from lsm import sharded_step  # pylint: disable=g-import-not-at-top
-  from lsm import train_step  # pylint: disable=g-import-not-at-top
-  keys = models.get_model(train_step.apply_precision(config)).input_keys
+  keys = _input_keys(config)
   batches = pipeline_batches(config, NamedSharding(sharded_step.make_mesh(), P('data')), keys)
   taken = [jax.device_get(next(batches)) for _ in range(count)]
   np.savez_compressed(path, **{k: np.concatenate([b[k] for b in taken]) for k in keys})
@@ -219,14 +224,12 @@ class LsmSide:
     import jax  # pylint: disable=g-import-not-at-top
     from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
     from lsm import flops  # pylint: disable=g-import-not-at-top
-    from lsm import models  # pylint: disable=g-import-not-at-top
     from lsm import sharded_step  # pylint: disable=g-import-not-at-top
-    from lsm import train_step  # pylint: disable=g-import-not-at-top
     self.jax = jax
     self.config = config
     mesh = sharded_step.make_mesh()
     sharding = NamedSharding(mesh, P('data'))
-    keys = models.get_model(train_step.apply_precision(config)).input_keys
+    keys = _input_keys(config)
     if saved_batches:
       self.batches = SavedBatches(saved_batches, config.batch_size, keys, sharding)
     else:
@@ -238,13 +241,15 @@ class LsmSide:
     self.model = run.model
     self.state = run.init_state()
     self.num_params = sum(x.size for x in jax.tree.leaves(self.state.params))
-    # The step's model FLOPs: its matrix products, forward and backward (lsm/flops.py).
-    self.flops = flops.matmul_flops(run.model.make_train_step(run.tx), self.state, first)
 
     # Compile ahead of time, so that compilation and the first step are timed apart.
     t0 = time.perf_counter()
-    self.step_fn = run.jit_train_step().lower(self.state, first).compile()
+    traced = run.jit_train_step().trace(self.state, first)
+    self.step_fn = traced.lower().compile()
     self.compile_s = time.perf_counter() - t0
+    # The step's model FLOPs, from the jaxpr just traced: its matrix products, forward
+    # and backward (lsm/flops.py).
+    self.flops = flops.jaxpr_flops(traced.jaxpr.jaxpr)
     t0 = time.perf_counter()
     self.state, metrics = self.step_fn(self.state, first)
     jax.block_until_ready(metrics)

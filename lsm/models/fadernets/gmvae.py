@@ -172,15 +172,14 @@ class Model(vae.Model):
       total = total + ce
     total = self.cfg.cluster_ce_weight * total
     if self.cfg.consistency_weight > 0:
-      consistency, consistency_metrics = self._consistency(params, fwd, batch, rng)
+      consistency, consistency_metrics = self._consistency(params, means, fwd, batch, rng)
       total = total + self.cfg.consistency_weight * consistency
       metrics.update(consistency_metrics)
     return total, metrics
 
-  def _consistency(self, params, fwd, batch, rng):
+  def _consistency(self, params, means, fwd, batch, rng):
     """Mean over unlabelled examples of -log q(c = argmax q(c|x) | x'), x' = x transposed
-    (summed over subspaces), and how often the argmaxes agree."""
-    means = self.cluster_means(params)
+    (summed over subspaces), and how often the argmaxes agree; `means`: cluster_means."""
     low, high = self.cfg.consistency_range
     moved, _ = transposition.random_transpose(
         self._stream(rng, 'consistency'), jnp.asarray(batch['tokens'], jnp.int32), low, high)
