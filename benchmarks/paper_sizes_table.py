@@ -5,7 +5,8 @@ r"""The table of launch/gpu_paper_sizes.sh: every lsm.benchmark --json_out in a 
 One row per run (model, precision): step time and examples/s of lsm and of the PyTorch
 equivalent, their ratio (> 1: lsm faster), model TFLOP per step and per second, MFU
 of both sides against the datasheet peak, compile time, device peak memory, and the
-decode and grid latencies' ratios.
+decode and grid latencies' ratios; with --profile, the share of the step the device sat
+idle and the matrix products' share of its busy time.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import sys
 
 COLUMNS = ('model', 'precision', 'batch', 'lsm step ms', 'torch step ms', 'torch/lsm',
            'lsm ex/s', 'torch ex/s', 'TFLOP/step', 'lsm TFLOP/s', 'lsm MFU', 'torch MFU',
-           'compile s', 'lsm dev MB', 'torch dev MB', 'decode1 torch/lsm', 'grid torch/lsm')
+           'compile s', 'lsm dev MB', 'torch dev MB', 'decode1 torch/lsm', 'grid torch/lsm',
+           'lsm device idle', 'lsm matmul share')
 
 
 def row(result: dict) -> tuple:
   torch = result.get('torch') or {}
+  profile = result.get('profile') or {}
+  matmul = (profile.get('by_category') or {}).get('matrix products') or {}
   ratio = result.get('speedup_torch_over_lsm') or {}
 
   def pct(x):
@@ -38,7 +42,8 @@ def row(result: dict) -> tuple:
           num(result['model_tflops_per_sec'], '.3g'), pct(result['mfu']),
           pct(torch.get('mfu')), result['compile_s'], num(result['device_peak_mb'], '.0f'),
           num(torch.get('device_peak_mb'), '.0f'), ratio.get('decode_b1_p50_ms', ''),
-          ratio.get('grid25_p50_ms', ''))
+          ratio.get('grid25_p50_ms', ''), pct(profile.get('idle_share')),
+          pct(matmul.get('share')))
 
 
 def main(argv: list[str]) -> int:

@@ -17,7 +17,9 @@
 #   "bfloat16 float32": bf16 first, its MFU is the goal), BATCH_SIZES (default: each
 #   config's own, the paper's; e.g. "paper 1024 4096" to see MFU grow with the rows per
 #   product: the saved examples repeat to fill a larger batch), RUN_TIMEOUT (seconds per
-#   run, default 600), PYTHON (default python3), DRY_RUN=1 to print the commands only.
+#   run, default 600), VS_TORCH=0 to time lsm alone, PROFILE=1 to also record 5 steps
+#   under jax's profiler (OUT_DIR/<run>.xplane.pb) and print where the device time goes,
+#   PYTHON (default python3), DRY_RUN=1 to print the commands only.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -71,14 +73,17 @@ for precision in $PRECISIONS; do
     echo "=== $name: $(date -u +%T)" >&2
     # shellcheck disable=SC2086  # overrides are separate flags.
     cmd=(timeout "${RUN_TIMEOUT:-600}" "$PYTHON" -m lsm.benchmark --config="$config" $overrides
-         --config.precision="$precision" --batches="$batches/$model.npz" --vs-torch
-         --json_out="$out/$name.json" "$@")
+         --config.precision="$precision" --batches="$batches/$model.npz"
+         --json_out="$out/$name.json")
+    [[ "${VS_TORCH:-1}" == 0 ]] || cmd+=(--vs-torch)
+    [[ "${PROFILE:-0}" == 0 ]] || cmd+=(--profile="$out/$name.xplane.pb")
+    cmd+=("$@")
     if [[ "${DRY_RUN:-0}" == 1 ]]; then
       run "${cmd[@]}"
       continue
     fi
     "${cmd[@]}" >"$out/$name.log" 2>&1 || echo "=== $name failed (exit $?): see $out/$name.log" >&2
-    tail -n 14 "$out/$name.log" >&2
+    tail -n "$([[ "${PROFILE:-0}" == 0 ]] && echo 14 || echo 36)" "$out/$name.log" >&2
   done
 done
 done

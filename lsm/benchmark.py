@@ -24,7 +24,9 @@ On a host without TensorFlow or the dataset (a GPU machine with only jax and tor
 save real batches where the dataset is and time on them there:
   python -m lsm.benchmark --config=configs/musae.py:nottingham --save_batches=musae.npz
   python -m lsm.benchmark --config=configs/musae.py:nottingham --batches=musae.npz --vs-torch
-(launch/gpu_paper_sizes.sh runs the paper-size configs so.)
+(launch/gpu_paper_sizes.sh runs the paper-size configs so.) --profile=F.xplane.pb records
+--profile_steps train steps under jax's profiler after the timed rounds and prints where
+the device time went (lsm/profile_summary.py); --decode_calls=0 times the train step alone.
 Every figure applies to every model (each has an encoder and a decoder); what a decode
 costs differs, and the printout says so (a model's `benchmark_note`, e.g. MusAE's: its
 decoders are not autoregressive, one pass and an argmax per step; its z is deterministic).
@@ -57,7 +59,9 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config fil
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed train steps per round.')
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Rounds (interleaved with torch under --vs-torch).')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
-_DECODE_CALLS = flags.DEFINE_integer('decode_calls', 20, 'Timed decode calls per round.')
+_DECODE_CALLS = flags.DEFINE_integer(
+    'decode_calls', 20, 'Timed decode calls per round; 0: no decode or grid figures '
+    '(nor their compiles: a train-step-only run).')
 _VS_TORCH = flags.DEFINE_bool('vs-torch', False,
                               'Also time the PyTorch equivalent (benchmarks/torch_models.py).')
 _TORCH_THREADS = flags.DEFINE_integer('torch_threads', None,
@@ -74,6 +78,11 @@ _SAVE_BATCHES_COUNT = flags.DEFINE_integer('save_batches_count', 8, 'Batches --s
 _PEAK_TFLOPS = flags.DEFINE_float(
     'peak_tflops', None, "The device's peak dense TFLOP/s at the config's precision, for "
     'MFU (default: the datasheet figure for known GPUs and TPUs; none on CPU).')
+_PROFILE = flags.DEFINE_string(
+    'profile', None, "After the timed rounds, run --profile_steps of lsm's train step under "
+    "jax's profiler, write the trace (an XSpace) to this .xplane.pb and print where the "
+    'device time goes (lsm/profile_summary.py).')
+_PROFILE_STEPS = flags.DEFINE_integer('profile_steps', 5, 'Steps --profile records.')
 flags.mark_flag_as_required('config')
 
 GRID = (5, 5)  # The 2-way grid's rows x columns (yang2019 §4; the studio's grid).
@@ -139,8 +148,8 @@ def percentile_ms(seconds: list[float], q: float) -> float:
   return round(float(np.percentile(seconds, q)) * 1e3, 2)
 
 
-def _median(xs: list[float]) -> float:
-  return round(statistics.median(xs), 4)
+def _median(xs: list[float] | None) -> float | None:
+  return round(statistics.median(xs), 4) if xs else None
 
 
 def tile_batch(batch: dict, n: int) -> dict[str, np.ndarray]:
@@ -220,7 +229,7 @@ class LsmSide:
   """lsm's jitted train step and inference functions on one config, fed by the config's
   dataset or by the batches saved in `saved_batches` (--batches)."""
 
-  def __init__(self, config, saved_batches: str | None = None):
+  def __init__(self, config, saved_batches: str | None = None, inference: bool = True):
     import jax  # pylint: disable=g-import-not-at-top
     from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
     from lsm import flops  # pylint: disable=g-import-not-at-top
@@ -257,7 +266,11 @@ class LsmSide:
     logging.info('compiled in %.1f s, first step %.1f s', self.compile_s, self.first_step_s)
     self.metrics = metrics
     self.clips = tile_batch(first, max(DECODE_BATCH, config.batch_size))
+    if inference:
+      self._compile_inference()
 
+  def _compile_inference(self):
+    jax = self.jax
     model = self.model
     weights = jax.numpy.asarray(grid_weights(model.z_dim))
 
@@ -348,6 +361,40 @@ class TorchSide:
     return self.runner.decode(mu[0] + self.weights * (mu[1] - mu[0]))
 
 
+def profile_steps(lsm_side: LsmSide, path: str, steps: int, step_s: float,
+                  model_flops: float) -> dict:
+  """Runs `steps` train steps under jax's profiler, writes the trace to `path`, prints
+  where the device time went and returns that summary (lsm/profile_summary.py)."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from lsm import profile_summary  # pylint: disable=g-import-not-at-top
+  batches = [next(lsm_side.batches) for _ in range(steps)]
+  with tempfile.TemporaryDirectory() as trace_dir:
+    with lsm_side.jax.profiler.trace(trace_dir):
+      t0 = time.perf_counter()
+      for batch in batches:
+        lsm_side.state, lsm_side.metrics = lsm_side.step_fn(lsm_side.state, batch)
+      lsm_side.jax.block_until_ready(lsm_side.metrics)
+      profiled_s = (time.perf_counter() - t0) / steps
+    written = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)
+    if not written:
+      raise RuntimeError(f'jax.profiler.trace wrote no .xplane.pb under {trace_dir}')
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    shutil.copyfile(written[0], path)
+  kernels, source = profile_summary.read_kernels(path)
+  summary = profile_summary.summarise(kernels, steps, source=source)
+  # Idle share against the profiled steps' own wall time (the profiler slows a CPU's
+  # steps down; on a GPU CUPTI's cost is small), beside the timed rounds' step.
+  print(profile_summary.format_summary(summary, profiled_s * 1e3, model_flops))
+  print(f'trace: {path}; profiled steps {profiled_s * 1e3:.2f} ms each, timed rounds '
+        f'{step_s * 1e3:.2f} ms')
+  return dict(summary.as_dict(), trace=path, profiled_ms_per_step=round(profiled_s * 1e3, 3),
+              idle_share=round(max(0.0, 1 - summary.busy_ms_per_step / (profiled_s * 1e3)),
+                               3))
+
+
 def main(argv):
   from lsm import cli  # pylint: disable=g-import-not-at-top
   cli.setup_process(argv)
@@ -371,7 +418,11 @@ def main(argv):
       raise errors.UserError(
           f'--vs-torch: no PyTorch equivalent of {config.model.name!r} in '
           f'benchmarks/torch_models.py; existing: {sorted(torch_models.EQUIVALENTS)}')
-  lsm_side = LsmSide(config, _BATCHES.value)
+  calls = _DECODE_CALLS.value
+  if calls < 0 or _PROFILE_STEPS.value < 1:
+    raise errors.UserError(f'--decode_calls must be >= 0 (got {calls}) and --profile_steps '
+                           f'>= 1 (got {_PROFILE_STEPS.value})')
+  lsm_side = LsmSide(config, _BATCHES.value, inference=calls > 0)
   device = jax.devices()[0]
   torch_side = None
   if _VS_TORCH.value:
@@ -396,17 +447,20 @@ def main(argv):
   def record(side, name, value):
     times[side].setdefault(name, []).append(value)
 
-  calls = _DECODE_CALLS.value
+  def record_inference(side, runner):
+    lat1 = timed(lambda: runner.decode(1), calls)
+    record(side, 'decode1_p50', percentile_ms(lat1, 50))
+    record(side, 'decode1_p95', percentile_ms(lat1, 95))
+    record(side, 'decode64_p50', percentile_ms(
+        timed(lambda: runner.decode(DECODE_BATCH), max(calls // 4, 3)), 50))
+    record(side, 'grid_p50', percentile_ms(timed(runner.grid, max(calls // 4, 3)), 50))
+
   for _ in range(_ROUNDS.value):
     wall, cpu = lsm_side.train(_STEPS.value)
     record('lsm', 'step_s', wall)
     record('lsm', 'cpu_s', cpu)
-    lat1 = timed(lambda: lsm_side.decode(1), calls)
-    record('lsm', 'decode1_p50', percentile_ms(lat1, 50))
-    record('lsm', 'decode1_p95', percentile_ms(lat1, 95))
-    record('lsm', 'decode64_p50', percentile_ms(timed(lambda: lsm_side.decode(DECODE_BATCH),
-                                                      max(calls // 4, 3)), 50))
-    record('lsm', 'grid_p50', percentile_ms(timed(lsm_side.grid, max(calls // 4, 3)), 50))
+    if calls:
+      record_inference('lsm', lsm_side)
     logging.info('round %d: %s', len(times['lsm']['step_s']),
                  {k: v[-1] for k, v in times['lsm'].items()})
     if torch_side is not None:
@@ -414,17 +468,17 @@ def main(argv):
       wall, cpu = torch_side.train(batches)
       record('torch', 'step_s', wall)
       record('torch', 'cpu_s', cpu)
-      lat1 = timed(lambda: torch_side.decode(1), calls)
-      record('torch', 'decode1_p50', percentile_ms(lat1, 50))
-      record('torch', 'decode1_p95', percentile_ms(lat1, 95))
-      record('torch', 'decode64_p50', percentile_ms(
-          timed(lambda: torch_side.decode(DECODE_BATCH), max(calls // 4, 3)), 50))
-      record('torch', 'grid_p50', percentile_ms(timed(torch_side.grid, max(calls // 4, 3)), 50))
+      if calls:
+        record_inference('torch', torch_side)
       logging.info('round %d, torch: %s', len(times['torch']['step_s']),
                    {k: v[-1] for k, v in times['torch'].items()})
 
   peak = _PEAK_TFLOPS.value or peak_tflops(device.device_kind, config.get('precision'))
   model_flops = lsm_side.flops.flops
+  profile = None
+  if _PROFILE.value:
+    profile = profile_steps(lsm_side, _PROFILE.value, _PROFILE_STEPS.value,
+                            _median(times['lsm']['step_s']), model_flops)
 
   def figures(side, step_times):
     step_s = _median(step_times['step_s'])
@@ -435,10 +489,10 @@ def main(argv):
         sec_per_step=round(step_s, 4), cpu_sec_per_step=_median(step_times['cpu_s']),
         steps_per_sec=round(1 / step_s, 4),
         examples_per_sec=round(config.batch_size / step_s, 1),
-        decode_b1_p50_ms=_median(step_times['decode1_p50']),
-        decode_b1_p95_ms=_median(step_times['decode1_p95']),
-        decode_b64_p50_ms=_median(step_times['decode64_p50']),
-        grid25_p50_ms=_median(step_times['grid_p50']),
+        decode_b1_p50_ms=_median(step_times.get('decode1_p50')),
+        decode_b1_p95_ms=_median(step_times.get('decode1_p95')),
+        decode_b64_p50_ms=_median(step_times.get('decode64_p50')),
+        grid25_p50_ms=_median(step_times.get('grid_p50')),
         step_s_by_round=[round(x, 4) for x in step_times['step_s']])
 
   lsm_fig = figures('lsm', times['lsm'])
@@ -456,7 +510,7 @@ def main(argv):
       model_flops_per_step=int(model_flops),
       model_tflop_per_step=float(f'{model_flops / 1e12:.4g}'),
       model_flops_lower_bound=bool(lsm_side.flops.while_loops), peak_tflops=peak,
-      **lsm_fig)
+      **lsm_fig, profile=profile)
   if torch_side is not None:
     import torch  # pylint: disable=g-import-not-at-top
     torch_fig = figures('torch', times['torch'])

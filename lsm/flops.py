@@ -8,6 +8,11 @@ pass, so its count is the step's model FLOPs, the numerator of model FLOP utilis
 (MFU): products only, as is usual; the elementwise work (gates, softmax, Adam) is not
 counted, and it is a small share at the sizes where MFU means anything.
 
+Products that an implementation adds without the model asking for them, such as an
+embedding gradient computed as one_hot^T @ dy (lsm/nn/embedding.py) where the model's
+function is a scatter-add, run under `jax.named_scope(NOT_MODEL_FLOPS)` and are left
+out, so that a step's count is the same on every backend.
+
 A while_loop's trip count is not known at trace time: its body counts once and the
 result says so (`Count.while_loops`), so that the figure is printed as a lower bound.
 lsm's models hold none: their loops are scans.
@@ -20,6 +25,9 @@ import math
 
 import jax
 from jax.extend import core as jax_core
+
+
+NOT_MODEL_FLOPS = 'not_model_flops'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +53,8 @@ def jaxpr_flops(jaxpr) -> Count:
   for eqn in jaxpr.eqns:
     name = eqn.primitive.name
     if name == 'dot_general':
-      total += Count(_dot_general_flops(eqn))
+      if NOT_MODEL_FLOPS not in str(eqn.source_info.name_stack):
+        total += Count(_dot_general_flops(eqn))
     elif name == 'conv_general_dilated':
       total += Count(_conv_flops(eqn))
     elif name == 'scan':

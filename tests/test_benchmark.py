@@ -177,6 +177,26 @@ def test_benchmark_runs_on_saved_batches_without_tensorflow(reels_dataset, tmp_p
                          cwd=REPO, capture_output=True, text=True, check=True).stdout
   assert table.splitlines()[2].startswith('| musicvae | float32 | 16 |')
 
+  # --decode_calls=0: the train step alone; --profile: its trace and where the time went.
+  trace, out = tmp_path / 'step.xplane.pb', tmp_path / 'profiled.json'
+  run = subprocess.run(
+      [sys.executable, '-c', _NO_TENSORFLOW, '--config=configs/musicvae.py:tiny',
+       '--config.data.dir=/nonexistent', f'--batches={saved}', '--steps=2', '--rounds=1',
+       '--warmup=1', '--decode_calls=0', f'--profile={trace}', '--profile_steps=2',
+       f'--json_out={out}'], cwd=REPO, capture_output=True, text=True)
+  assert run.returncode == 0, run.stderr[-3000:]
+  result = json.loads(out.read_text())
+  assert result['decode_b1_p50_ms'] is None and result['grid25_p50_ms'] is None
+  profile = result['profile']
+  assert trace.stat().st_size > 0 and profile['trace'] == str(trace)
+  assert profile['module'] == 'jit_train_step' and profile['steps'] == 2
+  # The step's products (two GRU layers' and the output layer's, forward and backward)
+  # are among its ops, and all the op time is split over the three kinds.
+  products = profile['by_category']['matrix products']
+  assert products['count_per_step'] >= 6 and products['ms_per_step'] > 0
+  assert sum(c['share'] for c in profile['by_category'].values()) == pytest.approx(1, abs=0.01)
+  assert 'costliest kernels' in run.stdout
+
 
 def test_gpu_paper_sizes_script_runs_each_model_and_precision_on_saved_batches(tmp_path):
   import os  # pylint: disable=g-import-not-at-top
@@ -190,8 +210,15 @@ def test_gpu_paper_sizes_script_runs_each_model_and_precision_on_saved_batches(t
       ('--config=configs/fadernets.py', '--config.precision=bfloat16'),
       ('--config=configs/musae.py:nottingham', '--config.precision=float32'),
       ('--config=configs/fadernets.py', '--config.precision=float32')]
-  assert runs[0][7:] == [f'--batches={tmp_path}/musae.npz', '--vs-torch',
-                         '--json_out=/out/musae.bfloat16.json', '--steps=5']
+  assert runs[0][7:] == [f'--batches={tmp_path}/musae.npz',
+                         '--json_out=/out/musae.bfloat16.json', '--vs-torch', '--steps=5']
+  # VS_TORCH=0: lsm alone; PROFILE=1: a trace per run, beside its json.
+  r = subprocess.run(['bash', 'launch/gpu_paper_sizes.sh', 'run', str(tmp_path), '/out'],
+                     cwd=REPO, env=dict(env, VS_TORCH='0', PROFILE='1', MODELS='musae',
+                                        PRECISIONS='bfloat16'),
+                     capture_output=True, text=True)
+  (run,) = [line.split() for line in r.stdout.splitlines() if 'lsm.benchmark' in line]
+  assert '--vs-torch' not in run and '--profile=/out/musae.bfloat16.xplane.pb' in run
   bad = subprocess.run(['bash', 'launch/gpu_paper_sizes.sh', 'run', str(tmp_path / 'none'),
                         '/out'], cwd=REPO, env=env, capture_output=True, text=True)
   assert bad.returncode == 2 and 'no batches directory' in bad.stderr

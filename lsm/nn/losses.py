@@ -35,10 +35,17 @@ def kl_with_free_bits(mu: jax.Array, logvar: jax.Array, free_bits: float = 0.0,
   return kl, kl_cost
 
 
+def pick(log_probs: jax.Array, targets: jax.Array) -> jax.Array:
+  """log_probs [..., S] at int targets [...]: log_probs[..., targets], as a select and a
+  sum over S rather than a gather, whose gradient would be a scatter into [..., S] (slow
+  on GPUs: lsm/nn/embedding.py). A target outside [0, S) picks 0."""
+  hit = targets[..., None].astype(jnp.int32) == jnp.arange(log_probs.shape[-1])
+  return jnp.sum(jnp.where(hit, log_probs, 0.0), axis=-1)
+
+
 def sequence_nll(log_probs: jax.Array, targets: jax.Array) -> jax.Array:
   """Per-example NLL [B] of int targets [B, T] under log-probs [B, T, S], summed over T."""
-  lp = jnp.take_along_axis(log_probs, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
-  return -jnp.sum(lp, axis=-1)
+  return -jnp.sum(pick(log_probs, targets), axis=-1)
 
 
 def masked_nll(log_probs: jax.Array, targets: jax.Array,
@@ -48,7 +55,7 @@ def masked_nll(log_probs: jax.Array, targets: jax.Array,
   The FaderNets reference code did not mask padding, so its loss rewarded predicting PAD.
   """
   mask = mask.astype(jnp.float32)
-  lp = jnp.take_along_axis(log_probs, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+  lp = pick(log_probs, targets)
   correct = (jnp.argmax(log_probs, axis=-1) == targets).astype(jnp.float32)
   return -jnp.sum(lp * mask), jnp.sum(correct * mask), jnp.sum(mask)
 

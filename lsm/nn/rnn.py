@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from lsm.nn import embedding
 from lsm.nn import gru_layer
+from lsm.nn import lengths
 from lsm.nn import lstm_layer
 from lsm.nn import projection
 
@@ -197,8 +199,8 @@ class GRULayer(nn.Module):
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array,
-               carry: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  def __call__(self, x: jax.Array, carry: jax.Array | None = None,
+               seq_lengths: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     if self.project_input:
       x = projection.Projection(3 * self.features, use_bias=True, dtype=self.dtype,
                                 param_dtype=self.param_dtype, name='input')(x)
@@ -208,6 +210,18 @@ class GRULayer(nn.Module):
     kernel, bias = _GRURecurrent(self.features, self.param_dtype, name='recurrent')()
     if carry is None:
       carry = jnp.zeros((x.shape[0], self.features), CARRY_DTYPE)
+    if seq_lengths is not None:
+      # nn.RNN(seq_lengths=..., keep_order=True)'s function: the backward direction
+      # starts at each sequence's last valid step, the final state is the one at its
+      # last valid step (lsm/nn/lengths.py: no scatters in the gradient).
+      if self.reverse:
+        x = lengths.reverse_within_lengths(x, seq_lengths)
+      hs = jnp.swapaxes(gru_layer.gru_layer(jnp.swapaxes(x, 0, 1), kernel, bias, carry,
+                                            self.dtype), 0, 1)
+      final = lengths.state_at_length(hs, seq_lengths)
+      if self.reverse:
+        hs = lengths.reverse_within_lengths(hs, seq_lengths)
+      return final, hs
     time_major = jnp.swapaxes(x, 0, 1)
     if self.reverse:
       time_major = time_major[::-1]
@@ -245,18 +259,21 @@ class LayerwiseStackedGRU(nn.Module):
     return x
 
 
-class _GRUCellScope(nn.Module):
+class GRULayerInRNNScope(nn.Module):
   """A GRULayer named 'cell' inside this module: the parameter paths
-  ('<name>/cell/...') of an nn.RNN(GRUCell), whose checkpoints this reads."""
+  ('<name>/cell/...') and the function of an nn.RNN(GRUCell(project_input=False),
+  keep_order=True), whose checkpoints this reads. Call: (input projection [B, T, 3H],
+  optional valid lengths [B]) -> (final state [B, H], outputs [B, T, H])."""
   features: int
   reverse: bool
   dtype: Dtype | None = None
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  def __call__(self, x: jax.Array,
+               seq_lengths: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     return GRULayer(self.features, self.reverse, dtype=self.dtype,
-                    param_dtype=self.param_dtype, name='cell')(x)
+                    param_dtype=self.param_dtype, name='cell')(x, seq_lengths=seq_lengths)
 
 
 class InputProjection(nn.Module):
@@ -265,7 +282,8 @@ class InputProjection(nn.Module):
   With `vocab_size` set the input is int tokens and the projection is an
   embedding lookup: exactly a Dense layer applied to one-hot vectors (the bias
   is absorbed into the rows), initialised like one (lecun normal, fan-in =
-  vocab_size). Otherwise the input is float features and this is a Dense.
+  vocab_size), whose gradient is a product, not a scatter, on GPUs and TPUs
+  (lsm/nn/embedding.py). Otherwise the input is float features and this is a Dense.
 
   Attributes:
     features: hidden size of the GRU it feeds (output width 3 * features).
@@ -283,7 +301,7 @@ class InputProjection(nn.Module):
     if self.vocab_size is None:
       return nn.Dense(3 * self.features, dtype=self.dtype,
                       param_dtype=self.param_dtype, name='dense')(inputs)
-    return nn.Embed(
+    return embedding.Embed(
         self.vocab_size, 3 * self.features, dtype=self.dtype,
         param_dtype=self.param_dtype,
         embedding_init=nn.initializers.normal(stddev=self.vocab_size**-0.5),
@@ -296,10 +314,9 @@ class BidirectionalGRU(nn.Module):
   Each direction has its own input projection (computed for all steps before
   the scan) and recurrent weights. Padded sequences are handled through
   `seq_lengths`: the backward direction then starts at each sequence's last
-  valid step, and the final states are those at the last valid step. Without
-  `seq_lengths` each direction is a GRULayer (whose backward pass computes the
-  weight gradient once); with them, an nn.RNN of GRUCell. Both have the same
-  parameters under the same names.
+  valid step, and the final states are those at the last valid step. Each direction
+  is a GRULayer (whose backward pass computes the weight gradient once) with the
+  parameter names and the function of an nn.RNN of GRUCell (GRULayerInRNNScope).
 
   Attributes:
     features: hidden size per direction.
@@ -332,17 +349,9 @@ class BidirectionalGRU(nn.Module):
       proj = InputProjection(self.features, self.vocab_size, dtype=self.dtype,
                              param_dtype=self.param_dtype,
                              name=f'{direction}_input')(inputs)
-      if seq_lengths is None:
-        carry, out = _GRUCellScope(self.features, direction == 'backward', self.dtype,
-                                   self.param_dtype, name=f'{direction}_rnn')(proj)
-      else:
-        # parent=None leaves the cell unbound so that nn.RNN adopts it and its
-        # parameters live under '<direction>_rnn/cell'.
-        cell = GRUCell(self.features, project_input=False, dtype=self.dtype,
-                       param_dtype=self.param_dtype, parent=None)
-        carry, out = nn.RNN(cell, name=f'{direction}_rnn')(
-            proj, seq_lengths=seq_lengths, return_carry=True,
-            reverse=direction == 'backward', keep_order=True)
+      carry, out = GRULayerInRNNScope(self.features, direction == 'backward', self.dtype,
+                                      self.param_dtype, name=f'{direction}_rnn')(
+                                          proj, seq_lengths)
       finals.append(carry)
       outputs.append(out)
     return (finals[0], finals[1]), jnp.concatenate(outputs, axis=-1)

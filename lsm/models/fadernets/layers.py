@@ -56,10 +56,9 @@ class TokenEncoder(nn.Module):
         # [token one-hot, c] @ W = embed(token) + c @ W_c: c's share once per sequence.
         proj = proj + nn.Dense(3 * self.hidden, use_bias=False, dtype=self.dtype,
                                name=f'{direction}_condition')(condition)[:, None, :]
-      cell = rnn.GRUCell(self.hidden, project_input=False, dtype=self.dtype, parent=None)
-      carry, _ = nn.RNN(cell, name=f'{direction}_rnn')(
-          proj, seq_lengths=lengths, return_carry=True,
-          reverse=direction == 'backward', keep_order=True)
+      # nn.RNN(GRUCell)'s parameters and function, with GRULayer's backward pass.
+      carry, _ = rnn.GRULayerInRNNScope(self.hidden, direction == 'backward', self.dtype,
+                                        name=f'{direction}_rnn')(proj, lengths)
       finals.append(carry)
     h = jnp.concatenate(finals, axis=-1)
     mu = nn.Dense(self.z_dim, dtype=self.dtype, name='mu')(h).astype(jnp.float32)

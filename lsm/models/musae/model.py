@@ -212,7 +212,7 @@ class Model(base.Model):
     weight of the track, so w = 1 is the plain mean and the loss keeps its scale.
     """
     log_probs = jax.nn.log_softmax(logits, axis=-1)
-    lp = jnp.take_along_axis(log_probs, tracks[..., None], axis=-1)[..., 0]
+    lp = losses.pick(log_probs, tracks)
     if onset_weight == 1.0:
       return -jnp.sum(jnp.mean(lp, axis=-1), axis=-1)
     weights = jnp.where(tracks < melody.HOLD, onset_weight, 1.0).astype(lp.dtype)

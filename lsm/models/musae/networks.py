@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from lsm.nn import embedding
 from lsm.nn import rnn
 
 Dtype = Any
@@ -49,10 +50,10 @@ class Encoder(nn.Module):
     # Dense(one-hot of every track, concatenated) == sum over tracks of an
     # embedding lookup of (track, state) rows, initialised like that Dense
     # (lecun normal, fan-in = K * 130). Both directions' projections at once.
-    embed = nn.Embed(vocab, 2 * GATES * self.features, dtype=self.dtype,
-                     param_dtype=self.param_dtype,
-                     embedding_init=nn.initializers.normal(stddev=vocab**-0.5),
-                     name='input_0')
+    embed = embedding.Embed(vocab, 2 * GATES * self.features, dtype=self.dtype,
+                            param_dtype=self.param_dtype,
+                            embedding_init=nn.initializers.normal(stddev=vocab**-0.5),
+                            name='input_0')
     ids = tracks.astype(jnp.int32) + self.num_states * jnp.arange(self.num_tracks)[None, :, None]
     proj = sum(embed(ids[:, k]) for k in range(self.num_tracks))  # [B, T, 8H]
     proj_fwd, proj_bwd = jnp.split(proj, 2, axis=-1)
