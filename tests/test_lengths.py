@@ -26,6 +26,10 @@ def test_state_at_length_picks_the_last_valid_step():
   states = jnp.arange(2 * 4 * 3, dtype=jnp.float32).reshape(2, 4, 3)
   np.testing.assert_array_equal(lengths_lib.state_at_length(states, jnp.asarray([2, 0])),
                                 [states[0, 1], np.zeros(3)])
+  initial = -jnp.ones((2, 3))  # An empty sequence keeps the state it started from.
+  np.testing.assert_array_equal(
+      lengths_lib.state_at_length(states, jnp.asarray([4, 0]), initial),
+      [states[0, 3], -np.ones(3)])
 
 
 @pytest.mark.parametrize('reverse', [False, True])

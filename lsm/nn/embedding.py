@@ -70,8 +70,7 @@ lookup.defvjp(_lookup_fwd, _lookup_bwd)
 
 class Embed(nn.Module):
   """nn.Embed(num_embeddings, features) with `lookup`'s backward pass: the same
-  parameter and init (normal, stddev 1 by default, like nn.Embed's variance scaling of
-  1 with fan-in 1), the same forward function."""
+  parameter, the same default init (nn.Embed's) and the same forward function."""
   num_embeddings: int
   features: int
   dtype: Dtype | None = None

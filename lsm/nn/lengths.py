@@ -46,8 +46,13 @@ def _reverse_bwd(lengths, dy):
 reverse_within_lengths.defvjp(_reverse_fwd, _reverse_bwd)
 
 
-def state_at_length(states: jax.Array, lengths: jax.Array) -> jax.Array:
-  """states [B, T, H] at step L - 1 of each example: [B, H] (zeros where L = 0, the
-  state before any step)."""
-  hit = jnp.arange(states.shape[1])[None, :] == lengths.astype(jnp.int32)[:, None] - 1
-  return jnp.sum(jnp.where(hit[..., None], states, 0.0), axis=1).astype(states.dtype)
+def state_at_length(states: jax.Array, lengths: jax.Array,
+                    initial: jax.Array | None = None) -> jax.Array:
+  """states [B, T, H] at step L - 1 of each example: [B, H]; where L = 0, the state
+  before any step (`initial` [B, H], zeros if None)."""
+  lengths = lengths.astype(jnp.int32)[:, None]
+  hit = jnp.arange(states.shape[1])[None, :] == lengths - 1
+  picked = jnp.sum(jnp.where(hit[..., None], states, 0.0), axis=1)
+  if initial is not None:
+    picked = jnp.where(lengths > 0, picked, initial)
+  return picked.astype(states.dtype)

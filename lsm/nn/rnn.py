@@ -218,7 +218,7 @@ class GRULayer(nn.Module):
         x = lengths.reverse_within_lengths(x, seq_lengths)
       hs = jnp.swapaxes(gru_layer.gru_layer(jnp.swapaxes(x, 0, 1), kernel, bias, carry,
                                             self.dtype), 0, 1)
-      final = lengths.state_at_length(hs, seq_lengths)
+      final = lengths.state_at_length(hs, seq_lengths, carry)
       if self.reverse:
         hs = lengths.reverse_within_lengths(hs, seq_lengths)
       return final, hs
