@@ -370,14 +370,9 @@ def profile_steps(lsm_side: LsmSide, path: str, steps: int, step_s: float,
   import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   from lsm import profile_summary  # pylint: disable=g-import-not-at-top
-  batches = [next(lsm_side.batches) for _ in range(steps)]
   with tempfile.TemporaryDirectory() as trace_dir:
     with lsm_side.jax.profiler.trace(trace_dir):
-      t0 = time.perf_counter()
-      for batch in batches:
-        lsm_side.state, lsm_side.metrics = lsm_side.step_fn(lsm_side.state, batch)
-      lsm_side.jax.block_until_ready(lsm_side.metrics)
-      profiled_s = (time.perf_counter() - t0) / steps
+      profiled_s, _ = lsm_side.train(steps)
     written = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)
     if not written:
       raise RuntimeError(f'jax.profiler.trace wrote no .xplane.pb under {trace_dir}')

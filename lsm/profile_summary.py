@@ -140,30 +140,32 @@ def summarise(kernels: list[Kernel], steps: int, module: str | None = None,
   if not chosen:
     raise ValueError(f'no kernel of module {module!r} in the trace; modules: '
                      f'{sorted({k.hlo_module for k in kernels})}')
-  by_category = {}
-  for cat in CATEGORIES:
-    ks = [k for k in chosen if category(k) == cat]
-    by_category[cat] = dict(
-        ms_per_step=round(sum(k.duration_ns for k in ks) / steps / 1e6, 4),
-        count_per_step=round(len(ks) / steps, 1))
-  total = sum(v['ms_per_step'] for v in by_category.values()) or 1.0
-  for v in by_category.values():
-    v['share'] = round(v['ms_per_step'] / total, 3)
-  per_name = collections.defaultdict(lambda: [0.0, 0, None])
+  # One pass: time and count per category and per kernel name.
+  cat_time, cat_count = collections.Counter(), collections.Counter()
+  name_time, name_count, name_cat = collections.Counter(), collections.Counter(), {}
   for k in chosen:
-    entry = per_name[k.name]
-    entry[0] += k.duration_ns
-    entry[1] += 1
-    entry[2] = entry[2] or category(k)
-  costliest = sorted(per_name.items(), key=lambda kv: -kv[1][0])[:top]
+    cat = category(k)
+    name_cat.setdefault(k.name, cat)
+    cat_time[cat] += k.duration_ns
+    cat_count[cat] += 1
+    name_time[k.name] += k.duration_ns
+    name_count[k.name] += 1
+  total = sum(cat_time.values()) or 1.0
+  by_category = {
+      cat: dict(ms_per_step=round(cat_time[cat] / steps / 1e6, 4),
+                count_per_step=round(cat_count[cat] / steps, 1),
+                share=round(cat_time[cat] / total, 3))
+      for cat in CATEGORIES}
+  costliest = [name for name, _ in name_time.most_common(top)]
   return Summary(
       source=source, module=module, steps=steps,
       busy_ms_per_step=round(busy_ns(chosen) / steps / 1e6, 4),
       kernels_per_step=round(len(chosen) / steps, 1),
       by_category=by_category,
-      top=[dict(name=name, category=cat, ms_per_step=round(t / steps / 1e6, 4),
-                count_per_step=round(n / steps, 1))
-           for name, (t, n, cat) in costliest])
+      top=[dict(name=name, category=name_cat[name],
+                ms_per_step=round(name_time[name] / steps / 1e6, 4),
+                count_per_step=round(name_count[name] / steps, 1))
+           for name in costliest])
 
 
 def format_summary(s: Summary, wall_ms_per_step: float | None = None,

@@ -115,7 +115,7 @@ def test_a_models_gradient_is_the_same_with_the_product(monkeypatch, family):
   else:
     from configs import fadernets  # pylint: disable=g-import-not-at-top
     config = fadernets.get_config('gmvae,tiny')
-    batch = _fadernets_batch(config)
+    batch = _fadernets_batch()
   model = models.get_model(config.model)
   params = model.init(jax.random.key(0), batch)
   grads = []
@@ -127,10 +127,9 @@ def test_a_models_gradient_is_the_same_with_the_product(monkeypatch, family):
   assert any(np.abs(np.asarray(g)).max() > 0 for g in jax.tree.leaves(grads[1]))
 
 
-def _fadernets_batch(config):
+def _fadernets_batch():
   """A batch of the FaderNets input keys, shaped and ranged like real segments'
   (lengths from 5 to the full 100 tokens, one labelled example of each class)."""
-  del config
   rng = np.random.default_rng(0)
   num_tokens = np.asarray([100, 37, 5, 64], np.int32)
   return dict(

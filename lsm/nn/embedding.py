@@ -44,13 +44,14 @@ def lookup(table: jax.Array, ids: jax.Array, dtype: Dtype | None = None) -> jax.
 
 
 def _lookup_fwd(table, ids, dtype):
-  # Only the shape and dtype of the table are needed backward: an empty array of its
-  # dtype stands in for it.
-  return lookup(table, ids, dtype), (jnp.zeros((0,), table.dtype), table.shape[0], ids)
+  # Only the table's row count and dtype are needed backward: an empty [V, 0] array of
+  # its dtype stands in for it.
+  return lookup(table, ids, dtype), (jnp.zeros((table.shape[0], 0), table.dtype), ids)
 
 
 def _lookup_bwd(dtype, residuals, dy):
-  table_like, vocab, ids = residuals
+  table_like, ids = residuals
+  vocab = table_like.shape[0]
   rows = dy.reshape(-1, dy.shape[-1])
   flat_ids = ids.reshape(-1)
   if not product_gradient():

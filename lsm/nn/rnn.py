@@ -210,26 +210,24 @@ class GRULayer(nn.Module):
     kernel, bias = _GRURecurrent(self.features, self.param_dtype, name='recurrent')()
     if carry is None:
       carry = jnp.zeros((x.shape[0], self.features), CARRY_DTYPE)
-    if seq_lengths is not None:
-      # nn.RNN(seq_lengths=..., keep_order=True)'s function: the backward direction
-      # starts at each sequence's last valid step, the final state is the one at its
-      # last valid step (lsm/nn/lengths.py: no scatters in the gradient).
-      if self.reverse:
-        x = lengths.reverse_within_lengths(x, seq_lengths)
-      hs = jnp.swapaxes(gru_layer.gru_layer(jnp.swapaxes(x, 0, 1), kernel, bias, carry,
-                                            self.dtype), 0, 1)
+    # With seq_lengths, nn.RNN(seq_lengths=..., keep_order=True)'s function: the
+    # backward direction starts at each sequence's last valid step, the final state is
+    # the one at its last valid step (lsm/nn/lengths.py: no scatters in the gradient).
+    if seq_lengths is None:
+      reverse = lambda seq: seq[:, ::-1]
+    else:
+      reverse = lambda seq: lengths.reverse_within_lengths(seq, seq_lengths)
+    if self.reverse:
+      x = reverse(x)
+    hs = jnp.swapaxes(gru_layer.gru_layer(jnp.swapaxes(x, 0, 1), kernel, bias, carry,
+                                          self.dtype), 0, 1)
+    if seq_lengths is None:
+      final = hs[:, -1]
+    else:
       final = lengths.state_at_length(hs, seq_lengths, carry)
-      if self.reverse:
-        hs = lengths.reverse_within_lengths(hs, seq_lengths)
-      return final, hs
-    time_major = jnp.swapaxes(x, 0, 1)
     if self.reverse:
-      time_major = time_major[::-1]
-    hs = gru_layer.gru_layer(time_major, kernel, bias, carry, self.dtype)
-    final = hs[-1]
-    if self.reverse:
-      hs = hs[::-1]
-    return final, jnp.swapaxes(hs, 0, 1)
+      hs = reverse(hs)
+    return final, hs
 
 
 class LayerwiseStackedGRU(nn.Module):
