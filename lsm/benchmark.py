@@ -378,14 +378,21 @@ def profile_steps(lsm_side: LsmSide, path: str, steps: int, step_s: float,
       raise RuntimeError(f'jax.profiler.trace wrote no .xplane.pb under {trace_dir}')
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     shutil.copyfile(written[0], path)
+  # The compiled step's HLO beside the trace: what each fusion computes (XLA:CPU's
+  # product fusions are named like its elementwise ones).
+  hlo_text = lsm_side.step_fn.as_text()
+  hlo = profile_summary.hlo_path(path)
+  with open(hlo, 'w') as f:
+    f.write(hlo_text)
   kernels, source = profile_summary.read_kernels(path)
-  summary = profile_summary.summarise(kernels, steps, source=source)
+  summary = profile_summary.summarise(kernels, steps, source=source,
+                                      fusions=profile_summary.fusion_categories(hlo_text))
   # Idle share against the profiled steps' own wall time (the profiler slows a CPU's
   # steps down; on a GPU CUPTI's cost is small), beside the timed rounds' step.
   print(profile_summary.format_summary(summary, profiled_s * 1e3, model_flops))
-  print(f'trace: {path}; profiled steps {profiled_s * 1e3:.2f} ms each, timed rounds '
+  print(f'trace: {path} (HLO: {hlo}); profiled steps {profiled_s * 1e3:.2f} ms each, timed rounds '
         f'{step_s * 1e3:.2f} ms')
-  return dict(summary.as_dict(), trace=path, profiled_ms_per_step=round(profiled_s * 1e3, 3),
+  return dict(summary.as_dict(), trace=path, hlo=hlo, profiled_ms_per_step=round(profiled_s * 1e3, 3),
               idle_share=round(max(0.0, 1 - summary.busy_ms_per_step / (profiled_s * 1e3)),
                                3))
 

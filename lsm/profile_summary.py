@@ -15,6 +15,12 @@ Divided into the step's wall time, busy time says how much of the step the devic
 idle (launch gaps, host syncs of while loops); divided into the step's model FLOPs,
 matrix-product time says how fast the products themselves ran.
 
+Kernel names alone do not always say what a fusion computes: XLA:CPU names its YNNPACK
+fusions 'ynn_fusion.N' whether they hold a product or elementwise work. Given the
+compiled module's HLO text (`--hlo`; lsm.benchmark writes it beside the trace as
+F.hlo.txt), a fusion is a matrix product when its fused computation holds a dot or a
+convolution, and a scatter when it holds a scatter.
+
 On a GPU the events are the CUPTI kernel records of the '/device:GPU:N' planes; on a CPU
 (no device plane) they are the XLA CPU runtime's op events, with the same meaning.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import re
 import sys
 from typing import Iterable
@@ -47,7 +54,13 @@ class Kernel:
   hlo_module: str = ''
 
 
-def category(kernel: Kernel) -> str:
+def category(kernel: Kernel, fusions: dict[str, str] | None = None) -> str:
+  """The kernel's category: from `fusions` (fusion_categories of the module's HLO) when
+  it names the kernel's HLO op, else from the kernel's and op's names."""
+  if fusions:
+    known = fusions.get(kernel.hlo_op) or fusions.get(kernel.name)
+    if known:
+      return known
   text = f'{kernel.name} {kernel.hlo_op}'
   if MATMUL.search(text):
     return CATEGORIES[0]
@@ -56,6 +69,40 @@ def category(kernel: Kernel) -> str:
   if COPY.search(text):
     return CATEGORIES[2]
   return CATEGORIES[3]
+
+
+# An optimised HLO module's text: a computation starts at column 0 with its name and
+# ends at a line '}'; a fusion instruction names the computation it calls.
+_COMPUTATION = re.compile(r'^(?:ENTRY )?%?([\w.\-]+) [^\n]*\{\n(.*?)^\}', re.M | re.S)
+_FUSION = re.compile(r'^\s*(?:ROOT )?%?([\w.\-]+) = [^\n]*? fusion\([^\n]*?calls=%?([\w.\-]+)',
+                     re.M)
+_PRODUCT_OP = re.compile(r' (?:dot|convolution)\(|custom_call_target="[^"]*(?:matmul|gemm)',
+                         re.I)
+_SCATTER_OP = re.compile(r' scatter\(')
+_CALLS = re.compile(r'calls=%?([\w.\-]+)')
+
+
+def fusion_categories(hlo_text: str) -> dict[str, str]:
+  """{fusion instruction name: 'matrix products' or 'scatters'} for the fusions of a
+  compiled module's HLO text (`compiled.as_text()`) whose computation holds a dot or
+  convolution, or a scatter; other fusions keep the category of their name."""
+  bodies = {m.group(1): m.group(2) for m in _COMPUTATION.finditer(hlo_text)}
+
+  def holds(computation: str, op: re.Pattern, seen: set[str]) -> bool:
+    # A fused computation may call others (nested fusions): look inside those too.
+    body = bodies.get(computation, '')
+    if op.search(body):
+      return True
+    seen.add(computation)
+    return any(holds(c, op, seen) for c in _CALLS.findall(body) if c not in seen)
+
+  found = {}
+  for m in _FUSION.finditer(hlo_text):
+    if holds(m.group(2), _PRODUCT_OP, set()):
+      found[m.group(1)] = CATEGORIES[0]
+    elif holds(m.group(2), _SCATTER_OP, set()):
+      found[m.group(1)] = CATEGORIES[1]
+  return found
 
 
 def busy_ns(kernels: Iterable[Kernel]) -> float:
@@ -122,10 +169,12 @@ class Summary:
 
 
 def summarise(kernels: list[Kernel], steps: int, module: str | None = None,
-              top: int = 12, source: str = '') -> Summary:
+              top: int = 12, source: str = '',
+              fusions: dict[str, str] | None = None) -> Summary:
   """Per-step figures of `module`'s kernels (default: the module with the most kernel
   time; kernels without a module are the device's own, e.g. copies of inputs, and go
-  with it only when no kernel names one)."""
+  with it only when no kernel names one). `fusions`: fusion_categories of that module's
+  HLO text."""
   if not kernels:
     raise ValueError('the trace holds no kernel events (was the step run inside it?)')
   if steps < 1:
@@ -144,7 +193,7 @@ def summarise(kernels: list[Kernel], steps: int, module: str | None = None,
   cat_time, cat_count = collections.Counter(), collections.Counter()
   name_time, name_count, name_cat = collections.Counter(), collections.Counter(), {}
   for k in chosen:
-    cat = category(k)
+    cat = category(k, fusions)
     name_cat.setdefault(k.name, cat)
     cat_time[cat] += k.duration_ns
     cat_count[cat] += 1
@@ -181,9 +230,14 @@ def format_summary(s: Summary, wall_ms_per_step: float | None = None,
     line = (f'  {cat:27} {v["ms_per_step"]:9.3f} ms {v["share"]:6.1%} '
             f'{v["count_per_step"]:8.0f} kernels')
     if cat == CATEGORIES[0] and model_flops_per_step and v['ms_per_step']:
-      line += (f'  ({model_flops_per_step / (v["ms_per_step"] / 1e3) / 1e12:.1f} TFLOP/s '
-               'of model FLOPs while they run)')
+      rate = model_flops_per_step / (v['ms_per_step'] / 1e3)
+      rate_text = f'{rate / 1e12:.1f} TFLOP/s' if rate >= 1e12 else f'{rate / 1e9:.0f} GFLOP/s'
+      line += f'  ({rate_text} of model FLOPs while they run)'
     lines.append(line)
+  summed = sum(v['ms_per_step'] for v in s.by_category.values())
+  if summed > 1.05 * s.busy_ms_per_step:
+    lines.append(f'  (the kernels overlap: {summed:.3f} ms of kernel time in '
+                 f'{s.busy_ms_per_step:.3f} ms busy; e.g. a CPU runs independent ops at once)')
   lines.append('  costliest kernels (ms per step, count per step):')
   for t in s.top:
     name = t['name'] if len(t['name']) <= 90 else t['name'][:87] + '...'
@@ -199,12 +253,30 @@ def main(argv: list[str]) -> int:
   parser.add_argument('--module', default=None, help='XLA module (default: the busiest)')
   parser.add_argument('--wall_ms', type=float, default=None, help='wall ms per step')
   parser.add_argument('--model_flops', type=float, default=None, help='model FLOPs/step')
+  parser.add_argument('--hlo', default=None,
+                      help="the module's compiled HLO text, to tell products from other "
+                      'fusions by what they compute (default: F.hlo.txt beside '
+                      'F.xplane.pb, if there)')
   args = parser.parse_args(argv)
   kernels, source = read_kernels(args.xspace)
-  print(format_summary(summarise(kernels, args.steps, args.module, source=source),
+  hlo = args.hlo or hlo_path(args.xspace)
+  if args.hlo and not os.path.exists(hlo):
+    parser.error(f'--hlo {hlo}: no such file')
+  fusions = None
+  if args.hlo or os.path.exists(hlo):
+    with open(hlo) as f:
+      fusions = fusion_categories(f.read())
+  print(format_summary(summarise(kernels, args.steps, args.module, source=source,
+                                 fusions=fusions),
                        args.wall_ms,
                        args.model_flops))
   return 0
+
+
+def hlo_path(xspace_path: str) -> str:
+  """Where the HLO text of a trace F.xplane.pb goes: F.hlo.txt."""
+  base = xspace_path[:-len('.xplane.pb')] if xspace_path.endswith('.xplane.pb') else xspace_path
+  return base + '.hlo.txt'
 
 
 if __name__ == '__main__':

@@ -196,6 +196,14 @@ def test_benchmark_runs_on_saved_batches_without_tensorflow(reels_dataset, tmp_p
   assert products['count_per_step'] >= 6 and products['ms_per_step'] > 0
   assert sum(c['share'] for c in profile['by_category'].values()) == pytest.approx(1, abs=0.01)
   assert 'costliest kernels' in run.stdout
+  # The compiled step's HLO lies beside the trace, and the summary CLI reads it from there
+  # to the same figures.
+  hlo = tmp_path / 'step.hlo.txt'
+  assert profile['hlo'] == str(hlo) and 'HloModule' in hlo.read_text()
+  again = subprocess.run([sys.executable, '-m', 'lsm.profile_summary', str(trace), '--steps=2'],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+  (line,) = [l for l in again.splitlines() if l.strip().startswith('matrix products')]
+  assert float(line.split()[2]) == pytest.approx(products['ms_per_step'], abs=1e-3)
 
 
 def test_gpu_paper_sizes_script_runs_each_model_and_precision_on_saved_batches(tmp_path):

@@ -28,6 +28,58 @@ def test_categories_by_kernel_and_op_name():
   assert ps.category(_k('loop_add_tanh_fusion', 0, 1)) == 'fusions and other kernels'
 
 
+# A compiled module's text as XLA:CPU writes it (trimmed): YNNPACK names its product and
+# its elementwise fusions alike; one fusion calls another that holds the product.
+_HLO = """HloModule jit_step, entry_computation_layout={(f32[8,8]{1,0})->f32[8,8]{1,0}}
+
+%fused_computation (param_0: f32[8,8], param_1: f32[8,8]) -> f32[8,8] {
+  %param_0 = f32[8,8]{1,0} parameter(0)
+  %param_1 = f32[8,8]{1,0} parameter(1)
+  ROOT %dot_general.0 = f32[8,8]{1,0} dot(%param_0, %param_1), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+}
+
+%fused_computation.1 (param_0.3: f32[8,8]) -> f32[8,8] {
+  %param_0.3 = f32[8,8]{1,0} parameter(0)
+  ROOT %tanh.0 = f32[8,8]{1,0} tanh(%param_0.3)
+}
+
+%fused_computation.2 (param_0.4: f32[8,8], param_1.4: f32[8,8]) -> f32[8,8] {
+  %param_0.4 = f32[8,8]{1,0} parameter(0)
+  %param_1.4 = f32[8,8]{1,0} parameter(1)
+  ROOT %inner = f32[8,8]{1,0} fusion(%param_0.4, %param_1.4), kind=kOutput, calls=%fused_computation
+}
+
+%fused_computation.3 (p0: f32[8,8], p1: s32[4,1], p2: f32[4,8]) -> f32[8,8] {
+  %p0 = f32[8,8]{1,0} parameter(0)
+  %p1 = s32[4,1]{1,0} parameter(1)
+  %p2 = f32[4,8]{1,0} parameter(2)
+  ROOT %scatter.1 = f32[8,8]{1,0} scatter(%p0, %p1, %p2), update_window_dims={1}, to_apply=%add
+}
+
+ENTRY %main (a: f32[8,8], i: s32[4,1], u: f32[4,8]) -> f32[8,8] {
+  %a = f32[8,8]{1,0} parameter(0)
+  %ynn_fusion = f32[8,8]{1,0} fusion(%a, %a), kind=kCustom, calls=%fused_computation, backend_config={"fusion_config":{"kind":"__ynn_fusion"}}
+  %ynn_fusion.1 = f32[8,8]{1,0} fusion(%ynn_fusion), kind=kCustom, calls=%fused_computation.1
+  %nested_fusion.7 = f32[8,8]{1,0} fusion(%ynn_fusion.1, %a), kind=kLoop, calls=%fused_computation.2
+  ROOT %loop_fusion.2 = f32[8,8]{1,0} fusion(%nested_fusion.7, %i, %u), kind=kLoop, calls=%fused_computation.3
+}
+"""
+
+
+def test_fusions_are_told_apart_by_what_their_hlo_computes():
+  fusions = ps.fusion_categories(_HLO)
+  assert fusions == {'ynn_fusion': 'matrix products', 'nested_fusion.7': 'matrix products',
+                     'inner': 'matrix products', 'loop_fusion.2': 'scatters'}
+  product, elementwise = _k('ynn_fusion', 0, 1), _k('ynn_fusion.1', 0, 1)
+  # By name alone the product is lost among the elementwise fusions.
+  assert ps.category(product) == ps.category(elementwise) == 'fusions and other kernels'
+  assert ps.category(product, fusions) == 'matrix products'
+  assert ps.category(elementwise, fusions) == 'fusions and other kernels'
+  # A GPU kernel is matched through its HLO op.
+  assert ps.category(_k('sm90_xmma_loop', 0, 1, op='loop_fusion.2'), fusions) == 'scatters'
+  assert ps.hlo_path('/x/step.xplane.pb') == '/x/step.hlo.txt'
+
+
 def test_summary_is_per_step_of_the_busiest_module():
   kernels = []
   for step in range(2):
@@ -52,7 +104,7 @@ def test_summary_is_per_step_of_the_busiest_module():
     ps.summarise([], steps=1)
 
 
-def test_reads_a_real_trace(tmp_path):
+def test_reads_a_real_trace(tmp_path, capsys):
   """A jitted product traced on this backend: its op events are found and named."""
   f = jax.jit(lambda a, b: jnp.tanh(a @ b), donate_argnums=())
   a = jnp.ones((256, 256))
@@ -65,3 +117,13 @@ def test_reads_a_real_trace(tmp_path):
   s = ps.summarise(kernels, steps=3, source=source)
   assert s.module.startswith('jit_') and s.kernels_per_step >= 1 and s.busy_ms_per_step > 0
   assert source in ('cpu', 'gpu', 'tpu')
+  # With the compiled module's HLO the product is found whatever its kernel is called.
+  fusions = ps.fusion_categories(f.lower(a, a).compile().as_text())
+  s = ps.summarise(kernels, steps=3, source=source, fusions=fusions)
+  assert s.by_category['matrix products']['count_per_step'] >= 1
+  assert s.by_category['matrix products']['ms_per_step'] > 0
+  # The CLI reads F.hlo.txt beside F.xplane.pb.
+  with open(ps.hlo_path(str(path)), 'w') as hlo:
+    hlo.write(f.lower(a, a).compile().as_text())
+  ps.main([str(path), '--steps=3'])
+  assert 'matrix products' in capsys.readouterr().out
