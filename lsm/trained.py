@@ -344,12 +344,30 @@ class TrainedModel:
   def read_split(self, split: str, n: int | None = None) -> dict[str, np.ndarray]:
     return read_split(self.config, split, n)
 
+  def read_split_with_ids(self, split: str, n: int | None = None
+                          ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    return read_split_with_ids(self.config, split, n)
+
 
 def read_split(config: ml_collections.ConfigDict, split: str,
                n: int | None = None) -> dict[str, np.ndarray]:
   """The first n (default every) examples of a split of the config's dataset, file order:
   {feature: [N, ...]} of every numeric feature."""
   return input_pipeline.read_split(dataset_info.data_dir(config.data), split, n)
+
+
+def read_split_with_ids(config: ml_collections.ConfigDict, split: str, n: int | None = None
+                        ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+  """read_split's examples and their song ids [N] (str), or None when the dataset has no
+  song_id feature."""
+  from lsm.data import features  # pylint: disable=g-import-not-at-top
+  path = dataset_info.data_dir(config.data)
+  spec = features.spec_from_json(dataset_info.load(path)['features'])
+  keys = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
+  if 'song_id' not in spec:
+    return input_pipeline.read_split(path, split, n, keys=keys), None
+  examples = input_pipeline.read_split(path, split, n, keys=keys + ['song_id'])
+  return examples, examples.pop('song_id')
 
 
 def _pad_rows(x: np.ndarray, size: int) -> np.ndarray:

@@ -156,6 +156,25 @@ def test_clusters_on_the_gmvae(gmvae, tmp_path):
     assert metrics[f'accuracy/{name}'] == pytest.approx(expected)
   assert metrics['accuracy/joint'] == metrics['accuracy/nearest_mean'] == metrics['accuracy']
   assert json.loads((tmp_path / 'clusters.json').read_text())['classes'] == ['0', '1']
+  # The interval resamples the test split's songs that hold labelled segments.
+  _, ids = gmvae.read_split_with_ids('test')
+  assert metrics['labelled_songs'] == len(set(ids[keep])) > 0
+  assert 0 <= metrics['accuracy_ci95_low'] <= metrics['accuracy'] <= \
+      metrics['accuracy_ci95_high'] <= 1
+
+
+def test_bootstrap_interval_resamples_whole_songs():
+  # One song all right, one all wrong: by song the accuracy can be anything from 0 to 1;
+  # by example, 600 draws of 0.75 hardly leave [0.7, 0.8].
+  correct = np.array([1.0] * 450 + [0.0] * 150)
+  songs = np.array(['a'] * 450 + ['b'] * 150)
+  assert clusters.bootstrap_interval(correct, songs) == (0.0, 1.0)
+  low, high = clusters.bootstrap_interval(correct)
+  assert 0.7 < low < 0.75 < high < 0.8
+  assert clusters.bootstrap_interval(np.ones(5), ['x', 'y', 'y', 'z', 'z']) == (1.0, 1.0)
+  assert clusters.bootstrap_interval(correct, songs, seed=1) == (0.0, 1.0)
+  with pytest.raises(ValueError, match='no examples'):
+    clusters.bootstrap_interval(np.array([]))
 
 
 def test_arousal_shift_on_the_gmvae(gmvae, tmp_path):
@@ -214,9 +233,9 @@ def test_clusters_fail_clearly_without_labels_or_mixture(musae, musicvae, monkey
     clusters.Evaluator(musicvae).run()
   with pytest.raises(ValueError, match='mixture prior'):
     arousal_shift.Evaluator(musicvae).run()
-  full = musae.read_split('test')
-  monkeypatch.setattr(musae, 'read_split', lambda split, n=None: {
-      k: v for k, v in full.items() if k != 'tag_mask'})
+  full, ids = musae.read_split_with_ids('test')
+  monkeypatch.setattr(musae, 'read_split_with_ids', lambda split, n=None: (
+      {k: v for k, v in full.items() if k != 'tag_mask'}, ids))
   with pytest.raises(ValueError, match="no labels: .*'label' feature .*'tag_mask'"):
     clusters.Evaluator(musae).run()
 

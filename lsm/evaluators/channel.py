@@ -43,15 +43,11 @@ def read_split_with_ids(trained, split: str) -> tuple[dict[str, np.ndarray], np.
   """Every example of a split, file order ({feature: [N, ...]} as read_split) and its
   song ids [N] (str)."""
   from lsm.data import dataset_info  # pylint: disable=g-import-not-at-top
-  from lsm.data import features  # pylint: disable=g-import-not-at-top
-  from lsm.data import input_pipeline  # pylint: disable=g-import-not-at-top
-  path = dataset_info.data_dir(trained.config.data)
-  spec = features.spec_from_json(dataset_info.load(path)['features'])
-  if 'song_id' not in spec:
-    raise ValueError(f'{path} has no song_id feature: pass input_midi')
-  keys = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
-  examples = input_pipeline.read_split(path, split, keys=keys + ['song_id'])
-  return examples, examples.pop('song_id')
+  examples, ids = trained.read_split_with_ids(split)
+  if ids is None:
+    raise ValueError(f'{dataset_info.data_dir(trained.config.data)} has no song_id feature: '
+                     'pass input_midi')
+  return examples, ids
 
 
 def longest_song(trained, split: str = 'test', max_clips: int | None = None):

@@ -145,13 +145,14 @@ def markdown(report: dict) -> str:
   cluster = {n: m for n, m in models.items() if 'clusters' in m['details']}
   if cluster:
     lines += ['## Cluster inference (section 5.1)', '',
-              '| model | step | labelled held-out | accuracy per prediction | accuracy | '
-              'majority baseline |', '|---|---|---|---|---|---|']
+              '| model | step | labelled held-out | accuracy per prediction | accuracy (95% '
+              'interval over songs) | majority baseline |', '|---|---|---|---|---|---|']
     for n, m in cluster.items():
       c = m['details']['clusters']
       per = ', '.join(f'{k[9:]} {v:.3f}' for k, v in c.items() if k.startswith('accuracy/'))
       lines.append(f"| {n} | {m['step']} | {int(c['labelled_examples'])} ({c['label_feature']})"
-                   f" | {per} | {c['accuracy']:.3f} | {c['majority_baseline']:.3f} "
+                   f" | {per} | {c['accuracy']:.3f} ({c['accuracy_ci95_low']:.2f}-"
+                   f"{c['accuracy_ci95_high']:.2f}) | {c['majority_baseline']:.3f} "
                    f"({c['majority_class']}) |")
     lines.append('')
 
