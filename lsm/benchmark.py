@@ -390,9 +390,10 @@ def profile_steps(lsm_side: LsmSide, path: str, steps: int, step_s: float,
   # Idle share against the profiled steps' own wall time (the profiler slows a CPU's
   # steps down; on a GPU CUPTI's cost is small), beside the timed rounds' step.
   print(profile_summary.format_summary(summary, profiled_s * 1e3, model_flops))
-  print(f'trace: {path} (HLO: {hlo}); profiled steps {profiled_s * 1e3:.2f} ms each, timed rounds '
-        f'{step_s * 1e3:.2f} ms')
-  return dict(summary.as_dict(), trace=path, hlo=hlo, profiled_ms_per_step=round(profiled_s * 1e3, 3),
+  print(f'trace: {path} (HLO: {hlo}); profiled steps {profiled_s * 1e3:.2f} ms each, '
+        f'timed rounds {step_s * 1e3:.2f} ms')
+  return dict(summary.as_dict(), trace=path, hlo=hlo,
+              profiled_ms_per_step=round(profiled_s * 1e3, 3),
               idle_share=round(max(0.0, 1 - summary.busy_ms_per_step / (profiled_s * 1e3)),
                                3))
 
