@@ -263,7 +263,7 @@ def main(argv: list[str]) -> int:
   if args.hlo and not os.path.exists(hlo):
     parser.error(f'--hlo {hlo}: no such file')
   fusions = None
-  if args.hlo or os.path.exists(hlo):
+  if os.path.exists(hlo):
     with open(hlo) as f:
       fusions = fusion_categories(f.read())
   print(format_summary(summarise(kernels, args.steps, args.module, source=source,

@@ -363,9 +363,10 @@ def read_split_with_ids(config: ml_collections.ConfigDict, split: str, n: int | 
   from lsm.data import features  # pylint: disable=g-import-not-at-top
   path = dataset_info.data_dir(config.data)
   spec = features.spec_from_json(dataset_info.load(path)['features'])
-  keys = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
   if 'song_id' not in spec:
-    return input_pipeline.read_split(path, split, n, keys=keys), None
+    return read_split(config, split, n), None
+  # read_split's features (every fixed-shape numeric one) and the ids.
+  keys = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
   examples = input_pipeline.read_split(path, split, n, keys=keys + ['song_id'])
   return examples, examples.pop('song_id')
 
