@@ -25,6 +25,9 @@ _READER_DEFAULTS = dict(
     # Random transposition in semitones at input time: melody states, multitrack pitched
     # rows, performance tokens with their key (lsm/data/input_pipeline.py).
     transpose_range=(0, 0),
+    # Random loudness change at input time, in velocity bins (performance tokens only:
+    # every VELOCITY token of a segment moves by one k; lsm/data/input_pipeline.py).
+    velocity_shift_range=(0, 0),
 )
 # Type of a field whose default is None, so that --config.data.<field>=... can set it.
 _PLACEHOLDER_TYPES = {'max_songs': int}

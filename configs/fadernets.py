@@ -25,7 +25,10 @@ Transposing the segments at input time ('--config.data.transpose_range=(-5,6)'; 
 paper) raised held-out cluster accuracy with :paper_labels from 0.62-0.67 to 0.70-0.73 on
 valid over two seeds (docs/results/issue14_fadernets_clusters.md). A consistency term
 between each unlabelled segment and its transposition ('--config.model.consistency_weight=1')
-did not raise it further (0.695 valid after 750 steps; same document).
+did not raise it further (0.695 valid after 750 steps; same document). Nor did a random
+loudness change of the segments ('--config.data.velocity_shift_range=(-16,16)', in velocity
+bins; not in the paper): it makes q(c|x) nearly blind to loudness but left held-out accuracy
+where it was (same document, ninth session).
 """
 
 import ml_collections

@@ -142,6 +142,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       data_path, global_batch_size=config.batch_size, sharding=exp.data_sharding,
       keys=exp.model.input_keys, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
       transpose_range=tuple(config.data.transpose_range),
+      velocity_shift_range=tuple(config.data.get('velocity_shift_range', (0, 0))),
       labelled_per_batch=config.data.get('labelled_per_batch', 0))
   logging.info('Data: %s', dataset_info.describe(source.info))
   logging.info('Mesh: %d devices over %d processes; global batch %d',

@@ -1,8 +1,10 @@
 """The tf.data reader: file sharding, transposition, deterministic resumable order."""
 
 import itertools
+import os
 
 import numpy as np
+import pretty_midi
 import pytest
 import tensorflow as tf
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -54,6 +56,49 @@ def test_random_transpose_tokens_moves_every_pitch_and_the_key():
     assert int(key) == 12 + (2 + k) % 12  # D minor moves with the notes, stays minor.
   # 105 + k <= 108 narrows the range to [-5, 3]; every allowed shift occurs.
   assert shifts == set(range(-5, 4))
+
+
+def test_random_velocity_shift_tokens_moves_every_velocity_and_keeps_the_notes(shared_data):
+  # Two seconds of a real POP909 piano part (several velocities), as the format encodes it.
+  pm = pretty_midi.PrettyMIDI(os.path.join(shared_data, 'pop909', '001', '001.mid'))
+  notes = performance.quantize(performance.performance_notes(pm, ('PIANO',)), 20.0, 22.0)
+  bins = {n.velocity_bin for n in notes}
+  assert len(bins) >= 3
+  events = performance.events_from_notes(notes)
+  tokens, _ = performance.pad(events, len(events) + 5)
+  shifts = set()
+  for i in range(300):
+    out = input_pipeline.random_velocity_shift_tokens(tf.constant(tokens), tf.constant([5, i]),
+                                                      -40, 40).numpy()
+    moved = performance.notes_from_events(out)
+    k = moved[0].velocity_bin - notes[0].velocity_bin
+    shifts.add(k)
+    # Every note gets louder or softer by the same k bins; times and pitches stay; the
+    # tokens are the canonical events of the moved notes (what the format writes).
+    assert moved == [performance.Note(n.start, n.end, n.pitch, n.velocity_bin + k) for n in notes]
+    np.testing.assert_array_equal(
+        out, performance.pad(performance.events_from_notes(moved), len(tokens))[0])
+  # The range narrows so that every bin stays in 0..63, and every allowed shift occurs.
+  assert shifts == set(range(max(-40, -min(bins)), min(40, 63 - max(bins)) + 1))
+  # A stream with a note-on before any VELOCITY token (its velocity is implicit) stays.
+  implicit = np.array([performance.NOTE_ON + 39, performance.TIME_SHIFT + 9,
+                       performance.VELOCITY + 50, performance.NOTE_ON + 43, performance.EOS])
+  out = input_pipeline.random_velocity_shift_tokens(tf.constant(implicit), tf.constant([5, 0]),
+                                                    -8, 8)
+  np.testing.assert_array_equal(out.numpy(), implicit)
+
+
+def test_velocity_shift_needs_performance_tokens_and_an_ordered_range(reels_dataset):
+  files = input_pipeline.shard_files(reels_dataset, 'train', 0, 1)
+  spec = input_pipeline.DataSource(reels_dataset, global_batch_size=8,
+                                   sharding=NamedSharding(train.make_mesh(), P('data')),
+                                   keys=('states',)).spec
+  with pytest.raises(ValueError, match='velocity_shift_range.*tokens'):
+    input_pipeline.make_dataset(files, spec, batch_size=8, keys=('states',), shuffle=True,
+                                velocity_shift_range=(-8, 8))
+  with pytest.raises(ValueError, match='velocity_shift_range.*low <= high'):
+    input_pipeline.make_dataset(files, spec, batch_size=8, keys=('states',), shuffle=True,
+                                velocity_shift_range=(8, -8))
 
 
 def test_train_order_is_deterministic_and_resumable(reels_dataset):

@@ -103,6 +103,38 @@ def random_transpose_tokens(tokens: tf.Tensor, key: tf.Tensor | None, seed: tf.T
   return tokens, key
 
 
+def random_velocity_shift_tokens(tokens: tf.Tensor, seed: tf.Tensor, low: int, high: int
+                                 ) -> tf.Tensor:
+  """Makes a performance segment louder or softer: every VELOCITY token moves by one
+  uniform k in [low, high] bins, narrowed per example so that every bin stays in
+  0..NUM_VELOCITY_BINS-1.
+
+  A common shift keeps consecutive velocity bins distinct, and the format writes a
+  VELOCITY token before the first note-on of every segment (events_from_notes starts
+  with no current bin), so the tokens stay what the format writes for the shifted
+  notes. A segment with a note-on before its first VELOCITY token (not written by the
+  format: that note would play at the implicit DEFAULT_VELOCITY_BIN) is left as it is.
+  """
+  is_velocity = tokens >= performance.VELOCITY
+  is_on = (tokens >= performance.NOTE_ON) & (tokens < performance.NOTE_OFF)
+  position = tf.range(tf.shape(tokens)[0], dtype=tokens.dtype)
+  length = tf.cast(tf.shape(tokens)[0], tokens.dtype)
+  first_velocity = tf.reduce_min(tf.where(is_velocity, position, length))
+  first_on = tf.reduce_min(tf.where(is_on, position, length))
+  shiftable = tf.reduce_any(is_velocity) & (first_velocity < first_on)
+  bins = tokens - performance.VELOCITY
+  big = tf.constant(1 << 20, tokens.dtype)
+  lo_bin = tf.reduce_min(tf.where(is_velocity, bins, big))
+  hi_bin = tf.reduce_max(tf.where(is_velocity, bins, -big))
+  top = performance.NUM_VELOCITY_BINS - 1
+  k_low = tf.where(shiftable, tf.maximum(tf.cast(low, tokens.dtype), -lo_bin), 0)
+  k_high = tf.where(shiftable, tf.minimum(tf.cast(high, tokens.dtype), top - hi_bin), 0)
+  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float32)
+  k = k_low + tf.cast(tf.floor(u * tf.cast(k_high - k_low + 1, tf.float32)), tokens.dtype)
+  k = tf.minimum(k, k_high)
+  return tf.where(is_velocity, tokens + k, tokens)
+
+
 # Feature transposed at input time, and the feature saying which of its rows may
 # move (multitrack: 0 for drum tracks, written by lsm/representation/formats/multitrack.py).
 # Performance 'tokens' move with their 'key' (random_transpose_tokens).
@@ -122,13 +154,16 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
                  keys: Sequence[str], shuffle: bool, seed: int = 0, epoch: int = 0,
                  shuffle_buffer: int = 10_000,
                  transpose_range: tuple[int, int] = (0, 0),
+                 velocity_shift_range: tuple[int, int] = (0, 0),
                  labelled_per_batch: int = 0) -> tf.data.Dataset:
   """One epoch of batches (drop_remainder) of the given shard files.
 
   With a `transpose_range` other than (0, 0), every example's 'states' (melody)
   or the pitched rows of its 'tracks' (multitrack; rows whose 'transpose_mask'
   is 0, the drum tracks, stay put) move by one random k (`random_transpose`);
-  performance 'tokens' and their 'key' too (`random_transpose_tokens`).
+  performance 'tokens' and their 'key' too (`random_transpose_tokens`). With a
+  `velocity_shift_range` other than (0, 0), every performance segment's velocities move
+  by one random k bins (`random_velocity_shift_tokens`; an independent draw).
 
   With `labelled_per_batch` n > 0 (semi-supervised training, `keys` holding
   LABEL_KEYS), every batch is n labelled examples (`is_labelled`, drawn
@@ -147,6 +182,13 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
   transposed = {k: m for k, m in TRANSPOSED.items() if k in keys}
   if tuple(transpose_range) == (0, 0):
     transposed = {}
+  shift_velocity = tuple(velocity_shift_range) != (0, 0)
+  if len(velocity_shift_range) != 2 or velocity_shift_range[0] > velocity_shift_range[1]:
+    raise ValueError(f'config.data.velocity_shift_range={tuple(velocity_shift_range)} must be '
+                     '(low, high) with low <= high, in velocity bins')
+  if shift_velocity and 'tokens' not in keys:
+    raise ValueError(f'config.data.velocity_shift_range={tuple(velocity_shift_range)} moves '
+                     "performance 'tokens', which this model does not read: set it to (0, 0)")
   # A transposition mask is read even when the model does not ask for it.
   masks = {m for m in transposed.values() if m is not None and m in spec}
   ds = ds.map(lambda s: {k: v for k, v in parse(s).items() if k in keys or k in masks},
@@ -155,14 +197,20 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
     ds = ds.shuffle(shuffle_buffer, seed=epoch_seed + 1)
 
   def finish(ds: tf.data.Dataset, stream: int) -> tf.data.Dataset:
-    """Transposition (each example of `stream` its own draw) and the cast to int32."""
-    if transposed:
+    """Transposition and velocity shift (each example of `stream` its own draws) and the
+    cast to int32."""
+    if transposed or shift_velocity:
       low, high = transpose_range
 
-      def transpose(index, ex):
+      def augment(index, ex):
         ex = dict(ex)
         # Stream 1 (the labelled examples of a mixed batch) draws with negative indices.
         example_seed = tf.stack([seed * 100_003 + epoch, index if stream == 0 else -1 - index])
+        if shift_velocity:
+          # Its own stream of draws: the shift is independent of the transposition.
+          velocity_seed = example_seed + tf.constant([7_919_317, 0], example_seed.dtype)
+          ex['tokens'] = random_velocity_shift_tokens(ex['tokens'], velocity_seed,
+                                                      *velocity_shift_range)
         for key, mask_key in transposed.items():
           if key == 'tokens':
             ex[key], moved_key = random_transpose_tokens(ex[key], ex.get('key'), example_seed,
@@ -174,7 +222,7 @@ def make_dataset(files: Sequence[str], spec: features.Spec, *, batch_size: int,
           mask = ex[mask_key][:, None] if mask_key in masks else None
           ex[key] = random_transpose(ex[key], example_seed, low, high, mask)
         return {k: v for k, v in ex.items() if k in keys}
-      ds = ds.enumerate().map(transpose, num_parallel_calls=tf.data.AUTOTUNE,
+      ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=True)
 
     def cast(ex):  # int64 on disk, int32 on device.
@@ -232,14 +280,15 @@ class DataSource:
     sharding: NamedSharding of a batch (batch axis over the data mesh axis).
     keys: features to deliver (the model's `input_keys`).
     seed: base seed of the shuffle and the transposition.
-    shuffle_buffer, transpose_range: see make_dataset.
+    shuffle_buffer, transpose_range, velocity_shift_range: see make_dataset.
     labelled_per_batch: labelled examples in every global training batch (0: batches
       as the shuffle gives them); see make_dataset.
   """
 
   def __init__(self, data_dir: str, *, global_batch_size: int, sharding: jax.sharding.Sharding,
                keys: Sequence[str], seed: int = 0, shuffle_buffer: int = 10_000,
-               transpose_range: tuple[int, int] = (0, 0), labelled_per_batch: int = 0):
+               transpose_range: tuple[int, int] = (0, 0),
+               velocity_shift_range: tuple[int, int] = (0, 0), labelled_per_batch: int = 0):
     self.info = dataset_info.load(data_dir)
     self.spec = features.spec_from_json(self.info['features'])
     missing = set(keys) - set(self.spec)
@@ -256,6 +305,7 @@ class DataSource:
     self.seed = seed
     self.shuffle_buffer = shuffle_buffer
     self.transpose_range = tuple(transpose_range)
+    self.velocity_shift_range = tuple(velocity_shift_range)
     self._train_files = shard_files(data_dir, 'train', jax.process_index(), jax.process_count(),
                                     self.info)
     self.labelled_per_batch = int(labelled_per_batch or 0) // jax.process_count()
@@ -292,6 +342,7 @@ class DataSource:
                         keys=self.keys, shuffle=True, seed=self.seed, epoch=epoch,
                         shuffle_buffer=self.shuffle_buffer,
                         transpose_range=self.transpose_range,
+                        velocity_shift_range=self.velocity_shift_range,
                         labelled_per_batch=self.labelled_per_batch)
       if offset:
         logging.info('Data: skipping %d batches of epoch %d to resume', offset, epoch)
