@@ -96,6 +96,32 @@ def test_labelled_examples_draw_new_transpositions_on_every_pass(tmp_path):
     np.testing.assert_array_equal(b['tokens'][:, 2] - b['tokens'][:, 0], performance.NUM_PITCHES)
 
 
+def test_labelled_examples_draw_new_loudness_on_every_pass(tmp_path):
+  """The velocity shift, like the transposition, comes after the labelled stream's cache,
+  and draws independently of the transposition."""
+  spec = {'tokens': features.Feature('int64', (5,)), 'key': features.Feature('int64'),
+          'label': features.Feature('int64'), 'label_known': features.Feature('int64')}
+  path = str(tmp_path / 'train-0.tfrecord')
+  vel = performance.VELOCITY + 30
+  on = performance.NOTE_ON + 60 - performance.MIN_PITCH
+  with tf.io.TFRecordWriter(path) as w:
+    for i in range(60):
+      w.write(features.encode_example(spec, dict(
+          tokens=[vel, on, performance.TIME_SHIFT, on + performance.NUM_PITCHES, performance.EOS],
+          key=0, label=i % 2, label_known=int(i < 2))))
+  batches = list(input_pipeline.make_dataset(
+      [path], spec, batch_size=6, keys=tuple(spec), shuffle=True, seed=1,
+      transpose_range=(-5, 6), velocity_shift_range=(-8, 8),
+      labelled_per_batch=1).as_numpy_iterator())
+  labelled = [(int(b['tokens'][0, 0]) - vel, int(b['tokens'][0, 1]) - on) for b in batches]
+  assert len({v for v, _ in labelled}) >= 5  # New loudness on every pass.
+  every = np.concatenate([b['tokens'] for b in batches])
+  loudness, pitch = every[:, 0] - vel, every[:, 1] - on
+  assert set(loudness) <= set(range(-8, 9)) and len(set(loudness)) >= 12
+  assert abs(np.corrcoef(loudness, pitch)[0, 1]) < 0.4  # Two independent draws, not one.
+  np.testing.assert_array_equal(every[:, 3] - every[:, 1], performance.NUM_PITCHES)
+
+
 def test_sampler_refuses_bad_settings(shards):
   with pytest.raises(ValueError, match='labelled_per_batch=10'):
     input_pipeline.make_dataset(shards, _SPEC, batch_size=10, keys=tuple(_SPEC),
