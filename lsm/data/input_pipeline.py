@@ -41,6 +41,18 @@ def shard_files(data_dir: str, split: str, process_index: int, process_count: in
   return files[process_index::process_count]
 
 
+def _narrowed_shift(seed: tf.Tensor, low: int, high: int, lowest: tf.Tensor,
+                    highest: tf.Tensor, top: int, allowed: tf.Tensor) -> tf.Tensor:
+  """A uniform integer k in [low, high], narrowed so that lowest + k >= 0 and
+  highest + k <= top (what moves stays in range); 0 where not `allowed`."""
+  dtype = lowest.dtype
+  k_low = tf.where(allowed, tf.maximum(tf.cast(low, dtype), -lowest), 0)
+  k_high = tf.where(allowed, tf.minimum(tf.cast(high, dtype), top - highest), 0)
+  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float32)
+  k = k_low + tf.cast(tf.floor(u * tf.cast(k_high - k_low + 1, tf.float32)), dtype)
+  return tf.minimum(k, k_high)
+
+
 def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int,
                      mask: tf.Tensor | None = None) -> tf.Tensor:
   """Transposes onset states by a uniform k in [low, high], clipped to stay in 0..127.
@@ -63,12 +75,7 @@ def random_transpose(states: tf.Tensor, seed: tf.Tensor, low: int, high: int,
   big = tf.constant(1 << 20, states.dtype)
   lo_pitch = tf.reduce_min(tf.where(is_onset, states, big))
   hi_pitch = tf.reduce_max(tf.where(is_onset, states, -big))
-  has_notes = tf.reduce_any(is_onset)
-  k_low = tf.where(has_notes, tf.maximum(tf.cast(low, states.dtype), -lo_pitch), 0)
-  k_high = tf.where(has_notes, tf.minimum(tf.cast(high, states.dtype), 127 - hi_pitch), 0)
-  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float32)
-  k = k_low + tf.cast(tf.floor(u * tf.cast(k_high - k_low + 1, tf.float32)), states.dtype)
-  k = tf.minimum(k, k_high)
+  k = _narrowed_shift(seed, low, high, lo_pitch, hi_pitch, 127, tf.reduce_any(is_onset))
   return tf.where(is_onset, states + k, states)
 
 
@@ -89,13 +96,8 @@ def random_transpose_tokens(tokens: tf.Tensor, key: tf.Tensor | None, seed: tf.T
   big = tf.constant(1 << 20, tokens.dtype)
   lo_pitch = tf.reduce_min(tf.where(is_note, pitch, big))  # 0 = MIN_PITCH
   hi_pitch = tf.reduce_max(tf.where(is_note, pitch, -big))
-  has_notes = tf.reduce_any(is_note)
-  top = performance.NUM_PITCHES - 1
-  k_low = tf.where(has_notes, tf.maximum(tf.cast(low, tokens.dtype), -lo_pitch), 0)
-  k_high = tf.where(has_notes, tf.minimum(tf.cast(high, tokens.dtype), top - hi_pitch), 0)
-  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float32)
-  k = k_low + tf.cast(tf.floor(u * tf.cast(k_high - k_low + 1, tf.float32)), tokens.dtype)
-  k = tf.minimum(k, k_high)
+  k = _narrowed_shift(seed, low, high, lo_pitch, hi_pitch, performance.NUM_PITCHES - 1,
+                      tf.reduce_any(is_note))
   tokens = tf.where(is_note, tokens + k, tokens)
   if key is not None:
     k_key = tf.cast(k, key.dtype)
@@ -126,12 +128,8 @@ def random_velocity_shift_tokens(tokens: tf.Tensor, seed: tf.Tensor, low: int, h
   big = tf.constant(1 << 20, tokens.dtype)
   lo_bin = tf.reduce_min(tf.where(is_velocity, bins, big))
   hi_bin = tf.reduce_max(tf.where(is_velocity, bins, -big))
-  top = performance.NUM_VELOCITY_BINS - 1
-  k_low = tf.where(shiftable, tf.maximum(tf.cast(low, tokens.dtype), -lo_bin), 0)
-  k_high = tf.where(shiftable, tf.minimum(tf.cast(high, tokens.dtype), top - hi_bin), 0)
-  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float32)
-  k = k_low + tf.cast(tf.floor(u * tf.cast(k_high - k_low + 1, tf.float32)), tokens.dtype)
-  k = tf.minimum(k, k_high)
+  k = _narrowed_shift(seed, low, high, lo_bin, hi_bin, performance.NUM_VELOCITY_BINS - 1,
+                      shiftable)
   return tf.where(is_velocity, tokens + k, tokens)
 
 
