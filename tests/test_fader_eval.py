@@ -161,6 +161,11 @@ def test_clusters_on_the_gmvae(gmvae, tmp_path):
   assert metrics['labelled_songs'] == len(set(ids[keep])) > 0
   assert 0 <= metrics['accuracy_ci95_low'] <= metrics['accuracy'] <= \
       metrics['accuracy_ci95_high'] <= 1
+  assert metrics['labelled_groups'] == metrics['labelled_songs']
+  # Songs gathered into works by a pattern (here: the first character of the id).
+  by_work = clusters.Evaluator(gmvae, None, group_pattern='^(.)').run()
+  assert by_work['labelled_groups'] == len({str(i)[0] for i in ids[keep]}) < len(set(ids[keep]))
+  assert by_work['accuracy'] == metrics['accuracy']
 
 
 def test_bootstrap_interval_resamples_whole_songs():
@@ -175,6 +180,19 @@ def test_bootstrap_interval_resamples_whole_songs():
   assert clusters.bootstrap_interval(correct, songs, seed=1) == (0.0, 1.0)
   with pytest.raises(ValueError, match='no examples'):
     clusters.bootstrap_interval(np.array([]))
+
+
+def test_groups_of_names_the_work_of_each_song():
+  ids = np.array(['phrases/Zelda_Overworld_0', 'phrases/Zelda_Overworld_12', 'pop909/001',
+                  'phrases/Mario_Castle_3'])
+  np.testing.assert_array_equal(
+      clusters.groups_of(ids, '(.*)_[0-9]+$'),
+      ['phrases/Zelda_Overworld', 'phrases/Zelda_Overworld', 'pop909/001', 'phrases/Mario_Castle'])
+  np.testing.assert_array_equal(clusters.groups_of(ids, ''), ids)
+  with pytest.raises(ValueError, match='group_pattern.*not a regex'):
+    clusters.groups_of(ids, '(.*')
+  with pytest.raises(ValueError, match='group_pattern.*needs a group'):
+    clusters.Evaluator(None, group_pattern='_[0-9]+$')
 
 
 def test_arousal_shift_on_the_gmvae(gmvae, tmp_path):

@@ -23,13 +23,16 @@ always predicting one component. Files: clusters.json.
 accuracy_ci95_low / _high bound `accuracy` by a bootstrap that resamples whole songs
 (the dataset's song_id; examples when it has none), since the segments of one song share
 its label and much of its music: 171 labelled VGMIDI test segments come from 87 phrases
-of 14 pieces. The interval is about the held-out songs drawn, not about training; and
-where a dataset's songs are parts of larger works (VGMIDI's phrases of a piece) it is
-still too narrow.
+of 14 pieces. The interval is about the held-out songs drawn, not about training. Where a
+dataset's songs are parts of larger works it is still too narrow: the setting
+group_pattern (a regex; its first group of a song id names the work) resamples the
+works instead, e.g. --set=group_pattern='(.*)_[0-9]+$' for VGMIDI's phrases
+(<piece>_<n>), which gives intervals about twice as wide.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 import jax
@@ -144,17 +147,37 @@ def bootstrap_interval(correct: np.ndarray, groups: np.ndarray | None = None,
   return float(low), float(high)
 
 
+def groups_of(song_ids: np.ndarray, pattern: str) -> np.ndarray:
+  """The unit a bootstrap resamples, per example: the first group of `pattern` (a regex,
+  searched in each song id) or, where it does not match, the song id itself; the song
+  ids unchanged for pattern ''."""
+  if not pattern:
+    return np.asarray(song_ids)
+  try:
+    regex = re.compile(pattern)
+  except re.error as e:
+    raise ValueError(f'clusters group_pattern={pattern!r} is not a regex: {e}') from None
+  if regex.groups < 1:
+    raise ValueError(f'clusters group_pattern={pattern!r} needs a group, e.g. '
+                     "'(.*)_[0-9]+$': its first group names the work a song belongs to")
+  matches = (regex.search(str(i)) for i in song_ids)
+  return np.array([m.group(1) if m else str(i) for m, i in zip(matches, song_ids)])
+
+
 # ---------------------------------------------------------------------- evaluator
 
 
 class Evaluator(base.Evaluator):
-  """Settings: split (held-out split), num_examples (first n; None: all)."""
+  """Settings: split (held-out split), num_examples (first n; None: all), group_pattern
+  (what the interval resamples: '' songs, else the works `groups_of` names)."""
 
   def __init__(self, trained, output_dir=None, split: str = 'test',
-               num_examples: int | None = None):
+               num_examples: int | None = None, group_pattern: str = ''):
     super().__init__(trained, output_dir)
     self.split = split
     self.num_examples = num_examples
+    self.group_pattern = group_pattern
+    groups_of(np.array([], str), group_pattern)  # A bad pattern fails before any work.
     self.details: dict = {}  # What clusters.json holds, after run().
 
   def run(self) -> dict[str, float]:
@@ -188,13 +211,15 @@ class Evaluator(base.Evaluator):
     per_class = allowed.mean(0)
     reported = 'joint' if 'joint' in accuracy else 'nearest_mean'
     songs = None if song_ids is None else song_ids[keep]
-    low, high = bootstrap_interval(allowed[rows, predictions[reported]], songs)
+    groups = None if songs is None else groups_of(songs, self.group_pattern)
+    low, high = bootstrap_interval(allowed[rows, predictions[reported]], groups)
     metrics = {'accuracy': accuracy[reported], 'accuracy_ci95_low': low,
                'accuracy_ci95_high': high}
     metrics.update({f'accuracy/{name}': v for name, v in accuracy.items()})
     metrics.update(majority_baseline=float(per_class.max()),
                    labelled_examples=float(len(allowed)), num_components=float(k),
-                   labelled_songs=float(len(set(songs)) if songs is not None else len(allowed)))
+                   labelled_songs=float(len(set(songs)) if songs is not None else len(allowed)),
+                   labelled_groups=float(len(set(groups)) if groups is not None else len(allowed)))
     names = class_names(t.config, feature, k)
     self.details = dict(
         metrics, split=self.split, label_feature=feature, classes=names,
