@@ -360,14 +360,10 @@ def read_split_with_ids(config: ml_collections.ConfigDict, split: str, n: int | 
                         ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
   """read_split's examples and their song ids [N] (str), or None when the dataset has no
   song_id feature."""
-  from lsm.data import features  # pylint: disable=g-import-not-at-top
   path = dataset_info.data_dir(config.data)
-  spec = features.spec_from_json(dataset_info.load(path)['features'])
-  if 'song_id' not in spec:
+  if 'song_id' not in dataset_info.load(path)['features']:
     return read_split(config, split, n), None
-  # read_split's features (every fixed-shape numeric one) and the ids.
-  keys = [k for k, f in spec.items() if f.shape is not None and f.dtype != 'bytes']
-  examples = input_pipeline.read_split(path, split, n, keys=keys + ['song_id'])
+  examples = input_pipeline.read_split(path, split, n, extra_keys=['song_id'])
   return examples, examples.pop('song_id')
 
 

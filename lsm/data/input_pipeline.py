@@ -370,7 +370,8 @@ class DataSource:
 
 
 def read_split(data_path: str, split: str, n: int | None = None,
-               keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+               keys: Sequence[str] | None = None,
+               extra_keys: Sequence[str] = ()) -> dict[str, np.ndarray]:
   """Every (or the first n) example of a split in file order, as numpy arrays.
 
   Args:
@@ -379,13 +380,14 @@ def read_split(data_path: str, split: str, n: int | None = None,
     n: cap on examples (None: all).
     keys: features to read (default: every fixed-shape numeric feature); a fixed-shape
       bytes feature such as 'song_id' comes back as an array of str.
+    extra_keys: read too, beside `keys` or the default.
   """
   info = dataset_info.load(data_path)
   if split not in info['splits']:
     raise ValueError(f'split {split!r} not in {data_path} (has {sorted(info["splits"])})')
   spec = features.spec_from_json(info['features'])
   fixed = [k for k, f in spec.items() if f.shape is not None]
-  keys = list(keys or [k for k in fixed if spec[k].dtype != 'bytes'])
+  keys = list(keys or [k for k in fixed if spec[k].dtype != 'bytes']) + list(extra_keys)
   unknown = [k for k in keys if k not in fixed]
   if unknown:
     raise ValueError(f'{data_path} has no fixed-shape feature(s) {unknown} (it has {fixed})')

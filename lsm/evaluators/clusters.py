@@ -147,12 +147,10 @@ def bootstrap_interval(correct: np.ndarray, groups: np.ndarray | None = None,
   return float(low), float(high)
 
 
-def groups_of(song_ids: np.ndarray, pattern: str) -> np.ndarray:
-  """The unit a bootstrap resamples, per example: the first group of `pattern` (a regex,
-  searched in each song id) or, where it does not match, the song id itself; the song
-  ids unchanged for pattern ''."""
+def group_regex(pattern: str) -> re.Pattern | None:
+  """The compiled group_pattern (None for ''), or a ValueError naming the setting."""
   if not pattern:
-    return np.asarray(song_ids)
+    return None
   try:
     regex = re.compile(pattern)
   except re.error as e:
@@ -160,6 +158,16 @@ def groups_of(song_ids: np.ndarray, pattern: str) -> np.ndarray:
   if regex.groups < 1:
     raise ValueError(f'clusters group_pattern={pattern!r} needs a group, e.g. '
                      "'(.*)_[0-9]+$': its first group names the work a song belongs to")
+  return regex
+
+
+def groups_of(song_ids: np.ndarray, pattern: str) -> np.ndarray:
+  """The unit a bootstrap resamples, per example: the first group of `pattern` (a regex,
+  searched in each song id) or, where it does not match, the song id itself; the song
+  ids unchanged for pattern ''."""
+  regex = group_regex(pattern)
+  if regex is None:
+    return np.asarray(song_ids)
   matches = (regex.search(str(i)) for i in song_ids)
   return np.array([m.group(1) if m else str(i) for m, i in zip(matches, song_ids)])
 
@@ -177,7 +185,7 @@ class Evaluator(base.Evaluator):
     self.split = split
     self.num_examples = num_examples
     self.group_pattern = group_pattern
-    groups_of(np.array([], str), group_pattern)  # A bad pattern fails before any work.
+    group_regex(group_pattern)  # A bad pattern fails before any work.
     self.details: dict = {}  # What clusters.json holds, after run().
 
   def run(self) -> dict[str, float]:
