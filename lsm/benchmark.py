@@ -19,7 +19,9 @@ Builds the config's dataset if needed and prints, for the config's model:
   - grid latency: the 2-way grid, 2 clips encoded and 25 cells decoded (p50);
   - model FLOPs per step (the matrix products of the step's jaxpr, forward and backward:
     lsm/flops.py), TFLOP/s, and MFU against the device's datasheet peak at the config's
-    precision (GPUs and TPUs it knows; --peak_tflops for others; none on CPU).
+    precision (GPUs and TPUs it knows; --peak_tflops for others, e.g. a CPU's as
+    benchmarks/cpu_peak.py measures it), and model GFLOP per process CPU-second, to set
+    against one core's peak.
 On a host without TensorFlow or the dataset (a GPU machine with only jax and torch),
 save real batches where the dataset is and time on them there:
   python -m lsm.benchmark --config=configs/musae.py:nottingham --save_batches=musae.npz
@@ -484,12 +486,15 @@ def main(argv):
                             _median(times['lsm']['step_s']), model_flops)
 
   def figures(side, step_times):
-    step_s = _median(step_times['step_s'])
+    step_s, cpu_s = _median(step_times['step_s']), _median(step_times['cpu_s'])
     tflops = model_flops / step_s / 1e12
     return dict(
         model_tflops_per_sec=float(f'{tflops:.4g}'),
         mfu=float(f'{tflops / peak:.3g}') if peak else None,
-        sec_per_step=round(step_s, 4), cpu_sec_per_step=_median(step_times['cpu_s']),
+        # The work rate on the host's cores, whatever the load: compare it with one core's
+        # peak (benchmarks/cpu_peak.py). Both sides count lsm's FLOPs.
+        model_gflop_per_cpu_sec=float(f'{model_flops / cpu_s / 1e9:.4g}') if cpu_s else None,
+        sec_per_step=round(step_s, 4), cpu_sec_per_step=cpu_s,
         steps_per_sec=round(1 / step_s, 4),
         examples_per_sec=round(config.batch_size / step_s, 1),
         decode_b1_p50_ms=_median(step_times.get('decode1_p50')),
@@ -545,6 +550,7 @@ def _print_table(result: dict) -> None:
   rows = [('train step (s)', 'sec_per_step'), ('train step, CPU time (s)', 'cpu_sec_per_step'),
           ('examples/s', 'examples_per_sec'),
           ('model TFLOP/s', 'model_tflops_per_sec'), ('MFU', 'mfu'),
+          ('model GFLOP per CPU-s', 'model_gflop_per_cpu_sec'),
           ('decode B=1 p50 (ms)', 'decode_b1_p50_ms'), ('decode B=1 p95 (ms)', 'decode_b1_p95_ms'),
           (f'decode B={DECODE_BATCH} p50 (ms)', 'decode_b64_p50_ms'),
           ('grid 25 clips p50 (ms)', 'grid25_p50_ms')]

@@ -170,6 +170,8 @@ def test_benchmark_runs_on_saved_batches_without_tensorflow(reels_dataset, tmp_p
   assert 3 * 2 * 32 * 16 * m.dec_hidden * m.num_states < flop < 1e9
   assert result['model_tflops_per_sec'] > 0
   assert result['mfu'] == pytest.approx(result['model_tflops_per_sec'] / 0.5, rel=0.01)
+  assert result['model_gflop_per_cpu_sec'] == pytest.approx(
+      flop / result['cpu_sec_per_step'] / 1e9, rel=0.01)
   assert np.isfinite(result['final_loss'])
   assert 'MFU' in run.stdout and 'model FLOPs per step' in run.stdout
 
