@@ -52,11 +52,14 @@ def test_the_peak_is_above_what_xla_products_reach(tmp_path):
   result = cpu_peak.measure(seconds=0.2, rounds=2)
   peak = result['peak']['float32']
   assert peak['core_gflop_per_cpu_sec'] > 0 and peak['host_tflop_per_sec'] > 0
-  # All cores busy at their peak: the host figure is about cores x one core's.
-  cores = len(result['cores'])
-  assert peak['host_tflop_per_sec'] * 1e3 <= 1.1 * cores * peak['core_gflop_per_cpu_sec']
-  # Dropping the 2 of a multiply-add, or using 4 chains on a core with 2 pipes of latency
-  # 4, halves the figure and puts it below XLA's product (75-90% of the peak on x86).
-  assert _xla_product_rate() <= 1.05 * peak['core_gflop_per_cpu_sec']
   run = result['kernels'][peak['kernel']]
   assert run['iters'] > 0 and set(run['gflop_per_cpu_sec_by_core']) == set(result['cores'])
+  # With every core busy the host does no more than its cores' rates added up (a process's
+  # wall time is at least its CPU time).
+  by_core = run['gflop_per_cpu_sec_by_core'].values()
+  assert 0 < peak['host_tflop_per_sec'] * 1e3 <= 1.05 * sum(by_core)
+  # Dropping the 2 of a multiply-add halves the figure, and too few chains to hide the FMA
+  # latency cut it too (2 chains: 58.7 against 117.4 on a Zen 4 core); either puts it well
+  # below XLA's product (75-90% of the peak on x86).
+  # The slack covers a core that clocks higher with one core busy than with all of them.
+  assert _xla_product_rate() <= 1.25 * peak['core_gflop_per_cpu_sec']
