@@ -14,7 +14,7 @@ Under bfloat16 compute, XLA's CPU backend (jaxlib 0.10.2) was seen to run a bf16
 f32 product in bf16 only when the left operand contracts its last dimension and no transpose
 op feeds either operand; otherwise it converts both operands to float32 and runs the
 product at the float32 rate, half the bf16 one on a CPU with AVX512_BF16 (docs/results/issue15_performance.md,
-twelfth session: 40% of MusAE's bf16 step ran so). Hence `matmul_nt` for dy W^T (it contracts
+twelfth session: half of MusAE's bf16 product FLOPs ran so). Hence `matmul_nt` for dy W^T (it contracts
 both last dimensions, no transpose op) and, for x^T dy, a transpose that XLA cannot fold
 into the product (`loop_transpose`).
 
