@@ -66,28 +66,19 @@ def compile_kernels(out_dir: str, cc: str | None = None) -> str:
   return binary
 
 
-def run_kernel(binary: str, kernel: str, iters: int, core: int | None = None) -> dict:
-  """One run of a kernel: {'kernel', 'flop', 'wall_s', 'cpu_s', 'check'}."""
-  pin = [] if core is None else [str(core)]
-  done = subprocess.run([binary, kernel, str(iters), *pin], capture_output=True, text=True,
-                        check=False)
-  if done.returncode:
-    raise RuntimeError(f'cpu_peak {kernel} failed: {done.stderr.strip()}')
-  return json.loads(done.stdout)
-
-
-def calibrate(binary: str, kernel: str, seconds: float) -> int:
+def calibrate(binary: str, kernel: str, seconds: float, core: int) -> int:
   """Iterations that take about `seconds` of CPU time on one core."""
   iters = 100_000
   while True:
-    cpu_s = run_kernel(binary, kernel, iters)['cpu_s']
+    cpu_s = on_every_core(binary, kernel, iters, [core])[0]['cpu_s']
     if cpu_s >= 0.05:
       return max(1, int(iters * seconds / cpu_s))
     iters *= 4
 
 
 def on_every_core(binary: str, kernel: str, iters: int, cores: list[int]) -> list[dict]:
-  """The kernel on all these cores at once, one pinned process each."""
+  """The kernel on all these cores at once, one pinned process each: per process
+  {'kernel', 'flop', 'wall_s', 'cpu_s', 'check', 'core'}."""
   # The binary pins itself (a preexec_fn would fork a multithreaded process, e.g. one
   # running jax).
   pins = {core: subprocess.Popen(
@@ -115,7 +106,7 @@ def measure(seconds: float = 1.0, rounds: int = 3, cores: list[int] | None = Non
   with tempfile.TemporaryDirectory() as tmp:
     binary = compile_kernels(tmp, cc)
     for kernel in kernels:
-      iters = calibrate(binary, kernel, seconds)
+      iters = calibrate(binary, kernel, seconds, cores[0])
       best_core, best_host = {}, 0.0
       for _ in range(rounds):
         runs = on_every_core(binary, kernel, iters, cores)
